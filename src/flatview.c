@@ -1,0 +1,418 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * flatview.c - flat views as persistent treaps of ranges.
+ *
+ * A flat view is the sorted list of non-overlapping ranges an address space
+ * renders to. Readers hold views for as long as they like, so a view is
+ * immutable once published; yet a commit must not copy a 10,000-range view
+ * to change three ranges. Views are therefore persistent treaps: a commit
+ * splits the previous tree at the edges of each re-rendered window, drops
+ * the middle, and joins in the new ranges. Only the O(log n) nodes on the
+ * split and join paths are copied; every other subtree is shared with the
+ * previous version.
+ *
+ * Invariants:
+ *  - a node's refcnt counts the parent links and view roots pointing at it;
+ *    a node is freed (and drops its region reference) when that reaches 0;
+ *  - a node whose gen equals the system's current generation was created
+ *    by the commit in progress and is reachable from no published view, so
+ *    it may be changed in place; every other node is copied before a change;
+ *  - in-order, ranges are sorted by start, do not overlap, and no two
+ *    neighbours could merge (gm__range_can_merge).
+ *
+ * Node refcounts and views' refcounts are atomic because the last unref may
+ * come from any thread; nodes are only freed under the writer lock (views
+ * reaching zero are queued on the system's reclaim list, see system.c).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+bool gm__range_equal(const struct gm_range *a, const struct gm_range *b)
+{
+    return a->start == b->start && a->last == b->last && a->mr == b->mr &&
+           a->offset == b->offset && a->readonly == b->readonly &&
+           a->romd == b->romd && a->nonvolatile == b->nonvolatile;
+}
+
+bool gm__range_can_merge(const struct gm_range *a, const struct gm_range *b)
+{
+    return a->last != UINT64_MAX && a->last + 1 == b->start &&
+           a->mr == b->mr &&
+           a->offset + (a->last - a->start) + 1 == b->offset &&
+           a->readonly == b->readonly && a->romd == b->romd &&
+           a->nonvolatile == b->nonvolatile && a->mask == b->mask;
+}
+
+void gm__range_to_section(const struct gm_range *rg, gm_space *as,
+                          struct gm_section *s)
+{
+    s->space = as;
+    s->region = rg->mr;
+    s->addr = rg->start;
+    s->size = (gm_u128)(rg->last - rg->start) + 1;
+    s->offset_in_region = rg->offset;
+    s->readonly = rg->readonly;
+    s->romd = rg->romd;
+    s->nonvolatile = rg->nonvolatile;
+    s->dirty_log_mask = rg->mask;
+}
+
+static size_t cnt(const struct gm_fv_node *n)
+{
+    return n ? n->count : 0;
+}
+
+static void fix(struct gm_fv_node *n)
+{
+    n->count = 1 + cnt(n->l) + cnt(n->r);
+}
+
+struct gm_fv_node *gm__fv_node_ref(struct gm_fv_node *n)
+{
+    if (n) {
+        atomic_fetch_add_explicit(&n->refcnt, 1, memory_order_relaxed);
+    }
+    return n;
+}
+
+void gm__fv_node_unref(struct gm_fv_node *n)
+{
+    while (n) {
+        struct gm_fv_node *r;
+
+        if (atomic_fetch_sub_explicit(&n->refcnt, 1, memory_order_acq_rel) !=
+            1) {
+            return;
+        }
+        gm__fv_node_unref(n->l);
+        r = n->r;
+        gm_region_unref(n->rg.mr);
+        free(n);
+        n = r; /* iterate on the right spine */
+    }
+}
+
+static struct gm_fv_node *node_new(gm_system *sys, const struct gm_range *rg,
+                                   uint32_t prio)
+{
+    struct gm_fv_node *n = malloc(sizeof(*n));
+
+    if (!n) {
+        return NULL;
+    }
+    n->l = n->r = NULL;
+    n->gen = sys->gen;
+    n->prio = prio;
+    atomic_init(&n->refcnt, 1);
+    n->count = 1;
+    n->rg = *rg;
+    gm_region_ref(rg->mr);
+    return n;
+}
+
+/*
+ * Make t (whose reference the caller owns) private to this commit. Copying
+ * cannot be allowed to fail halfway through a split, so an allocation
+ * failure here aborts: node copies are small and bounded by the tree depth.
+ */
+static struct gm_fv_node *cow(gm_system *sys, struct gm_fv_node *t)
+{
+    struct gm_fv_node *c;
+
+    if (t->gen == sys->gen) {
+        return t;
+    }
+    c = node_new(sys, &t->rg, t->prio);
+    if (!c) {
+        abort();
+    }
+    c->l = gm__fv_node_ref(t->l);
+    c->r = gm__fv_node_ref(t->r);
+    c->count = t->count;
+    gm__fv_node_unref(t);
+    return c;
+}
+
+void gm__fv_split(gm_system *sys, struct gm_fv_node *t, uint64_t key,
+                  struct gm_fv_node **lt, struct gm_fv_node **ge)
+{
+    if (!t) {
+        *lt = *ge = NULL;
+        return;
+    }
+    t = cow(sys, t);
+    if (t->rg.start < key) {
+        gm__fv_split(sys, t->r, key, &t->r, ge);
+        *lt = t;
+    } else {
+        gm__fv_split(sys, t->l, key, lt, &t->l);
+        *ge = t;
+    }
+    fix(t);
+}
+
+struct gm_fv_node *gm__fv_join(gm_system *sys, struct gm_fv_node *a,
+                               struct gm_fv_node *b)
+{
+    if (!a) {
+        return b;
+    }
+    if (!b) {
+        return a;
+    }
+    if (a->prio > b->prio) {
+        a = cow(sys, a);
+        a->r = gm__fv_join(sys, a->r, b);
+        fix(a);
+        return a;
+    }
+    b = cow(sys, b);
+    b->l = gm__fv_join(sys, a, b->l);
+    fix(b);
+    return b;
+}
+
+/* Build a treap over sorted ranges in O(n) with a right-spine stack. */
+int gm__fv_build(gm_system *sys, const struct gm_range *v, size_t n,
+                 struct gm_fv_node **out)
+{
+    struct gm_fv_node **stack;
+    size_t top = 0;
+
+    *out = NULL;
+    if (!n) {
+        return 0;
+    }
+    stack = malloc(n * sizeof(*stack));
+    if (!stack) {
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct gm_fv_node *nd = node_new(sys, &v[i], gm__rand(sys));
+        struct gm_fv_node *last = NULL;
+
+        if (!nd) {
+            /* Release what was built: the bottom of the stack owns it. */
+            while (top > 1) {
+                struct gm_fv_node *c = stack[--top];
+                fix(c);
+                stack[top - 1]->r = c;
+            }
+            if (top) {
+                gm__fv_node_unref(stack[0]);
+            }
+            free(stack);
+            return -ENOMEM;
+        }
+        while (top && stack[top - 1]->prio < nd->prio) {
+            last = stack[--top];
+            if (top) {
+                stack[top - 1]->r = last;
+            }
+            fix(last);
+        }
+        nd->l = last;
+        if (top) {
+            stack[top - 1]->r = nd;
+        }
+        stack[top++] = nd;
+    }
+    while (top > 1) {
+        fix(stack[--top]);
+    }
+    fix(stack[0]);
+    *out = stack[0];
+    free(stack);
+    return 0;
+}
+
+const struct gm_range *gm__fv_find(const struct gm_fv_node *t, uint64_t addr)
+{
+    while (t) {
+        if (addr < t->rg.start) {
+            t = t->l;
+        } else if (addr > t->rg.last) {
+            t = t->r;
+        } else {
+            return &t->rg;
+        }
+    }
+    return NULL;
+}
+
+const struct gm_range *gm__fv_find_start(const struct gm_fv_node *t,
+                                         uint64_t start)
+{
+    const struct gm_range *rg = gm__fv_find(t, start);
+
+    return rg && rg->start == start ? rg : NULL;
+}
+
+int gm__fv_walk(const struct gm_fv_node *t, uint64_t lo, uint64_t hi,
+                int (*fn)(const struct gm_range *rg, void *opaque),
+                void *opaque)
+{
+    int ret;
+
+    while (t) {
+        if (t->rg.start < lo) {
+            t = t->r;
+            continue;
+        }
+        if (t->rg.start > hi) {
+            t = t->l;
+            continue;
+        }
+        ret = gm__fv_walk(t->l, lo, hi, fn, opaque);
+        if (ret) {
+            return ret;
+        }
+        ret = fn(&t->rg, opaque);
+        if (ret) {
+            return ret;
+        }
+        lo = t->rg.start + 1;
+        t = t->r;
+    }
+    return 0;
+}
+
+size_t gm__fv_count(const struct gm_fv_node *t)
+{
+    return cnt(t);
+}
+
+gm_flatview *gm__flatview_new(gm_system *sys, gm_region *root,
+                              struct gm_fv_node *tree)
+{
+    gm_flatview *fv = calloc(1, sizeof(*fv));
+
+    if (!fv) {
+        return NULL;
+    }
+    atomic_init(&fv->refcnt, 1);
+    fv->sys = sys;
+    fv->root = gm_region_ref(root);
+    fv->tree = tree;
+    return fv;
+}
+
+static void flatview_reclaim_push(gm_flatview *fv)
+{
+    gm_system *sys = fv->sys;
+    gm_flatview *head = atomic_load_explicit(&sys->reclaim,
+                                             memory_order_relaxed);
+
+    do {
+        fv->reclaim_next = head;
+    } while (!atomic_compare_exchange_weak_explicit(
+        &sys->reclaim, &head, fv, memory_order_release, memory_order_relaxed));
+}
+
+static void flatview_rcu_cb(struct rcu_head *head)
+{
+    gm_flatview *fv = caa_container_of(head, gm_flatview, rcu);
+    gm_system *sys = fv->sys;
+
+    flatview_reclaim_push(fv);
+    /* Free promptly when no writer is busy; otherwise the writer will. */
+    if (pthread_mutex_trylock(&sys->lock) == 0) {
+        gm__reclaim(sys);
+        pthread_mutex_unlock(&sys->lock);
+    }
+}
+
+gm_flatview *gm_flatview_ref(gm_flatview *fv)
+{
+    if (fv) {
+        atomic_fetch_add_explicit(&fv->refcnt, 1, memory_order_relaxed);
+    }
+    return fv;
+}
+
+void gm_flatview_unref(gm_flatview *fv)
+{
+    if (fv && atomic_fetch_sub_explicit(&fv->refcnt, 1,
+                                        memory_order_acq_rel) == 1) {
+        /*
+         * A reader may have loaded the pointer from a space just before the
+         * space dropped it; wait for the grace period before freeing.
+         */
+        gm__rcu_call(&fv->rcu, flatview_rcu_cb);
+    }
+}
+
+void gm__flatview_unref_rcu(gm_flatview *fv)
+{
+    gm_flatview_unref(fv);
+}
+
+/* Called by gm__reclaim() under the writer lock. */
+void gm__flatview_free(gm_flatview *fv)
+{
+    gm__fv_node_unref(fv->tree);
+    gm_region_unref(fv->root);
+    free(fv);
+}
+
+gm_region *gm_flatview_root(const gm_flatview *fv)
+{
+    return fv ? fv->root : NULL;
+}
+
+size_t gm_flatview_nr_ranges(const gm_flatview *fv)
+{
+    return fv ? cnt(fv->tree) : 0;
+}
+
+static int foreach_rec(const struct gm_fv_node *t,
+                       int (*fn)(const struct gm_section *s, void *opaque),
+                       void *opaque)
+{
+    while (t) {
+        struct gm_section s;
+        int ret = foreach_rec(t->l, fn, opaque);
+
+        if (ret) {
+            return ret;
+        }
+        gm__range_to_section(&t->rg, NULL, &s);
+        ret = fn(&s, opaque);
+        if (ret) {
+            return ret;
+        }
+        t = t->r;
+    }
+    return 0;
+}
+
+int gm_flatview_foreach(const gm_flatview *fv,
+                        int (*fn)(const struct gm_section *s, void *opaque),
+                        void *opaque)
+{
+    if (!fv || !fn) {
+        return -EINVAL;
+    }
+    return foreach_rec(fv->tree, fn, opaque);
+}
+
+bool gm_flatview_lookup(const gm_flatview *fv, uint64_t addr,
+                        struct gm_section *out)
+{
+    const struct gm_range *rg;
+
+    if (!fv) {
+        return false;
+    }
+    rg = gm__fv_find(fv->tree, addr);
+    if (!rg) {
+        return false;
+    }
+    if (out) {
+        gm__range_to_section(rg, NULL, out);
+    }
+    return true;
+}

@@ -1,0 +1,310 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * internal.h - structures shared by the library's source files.
+ *
+ * Nothing here is visible to users. Every mutable field of a region, space,
+ * listener or view state is protected by the system's writer lock
+ * (sys->lock) unless its comment says otherwise; flat views (struct
+ * gm_flatview and its nodes) are immutable once published and are read
+ * under RCU.
+ */
+#ifndef GM_INTERNAL_H
+#define GM_INTERNAL_H
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+
+#include <guestmem/guestmem.h>
+
+#include "rcu.h"
+
+__extension__ typedef __int128 gm_i128;
+
+#define GM_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#define gm__unlikely(x) __builtin_expect(!!(x), 0)
+
+/* error.c */
+int gm__error_set(gm_error *err, int code, const char *fmt, ...)
+    GM_PRINTF(3, 4);
+void gm__warn(gm_system *sys, const char *fmt, ...) GM_PRINTF(2, 3);
+/* Format a 128-bit value as hex (buf of at least 40 bytes). */
+const char *gm__u128_str(gm_u128 v, char *buf);
+
+/* A growable array of plain structs. */
+#define GM_VEC(type)                                                           \
+    struct {                                                                   \
+        type *v;                                                               \
+        size_t n, cap;                                                         \
+    }
+int gm__vec_grow(void **v, size_t *cap, size_t need, size_t elem);
+#define gm__vec_reserve(vec, need)                                             \
+    gm__vec_grow((void **)&(vec)->v, &(vec)->cap, (need), sizeof(*(vec)->v))
+#define gm__vec_push(vec, val)                                                 \
+    (gm__vec_reserve((vec), (vec)->n + 1) ? -ENOMEM                            \
+                                          : ((vec)->v[(vec)->n++] = (val), 0))
+#define gm__vec_free(vec)                                                      \
+    do {                                                                       \
+        free((vec)->v);                                                        \
+        (vec)->v = NULL;                                                       \
+        (vec)->n = (vec)->cap = 0;                                             \
+    } while (0)
+
+/*
+ * itree.c - interval treap over a container's children, keyed by start,
+ * augmented with the largest end of each subtree. Extents are [start, end)
+ * in the container's coordinates (end up to 2^65).
+ */
+struct gm_itree_node {
+    struct gm_itree_node *l, *r;
+    uint32_t prio;
+    gm_u128 start, end, max_end;
+};
+void gm__itree_insert(struct gm_itree_node **root, struct gm_itree_node *n);
+void gm__itree_remove(struct gm_itree_node **root, struct gm_itree_node *n);
+/* Calls fn for every node with start < hi && end > lo, in start order. */
+void gm__itree_query(struct gm_itree_node *root, gm_u128 lo, gm_u128 hi,
+                     void (*fn)(struct gm_itree_node *n, void *opaque),
+                     void *opaque);
+
+struct gm_ioeventfd {
+    uint64_t addr; /* offset in the region, or absolute in a view set */
+    unsigned size;
+    bool match_data;
+    uint64_t data;
+    int fd;
+};
+
+struct gm_vstate;
+
+struct gm_region {
+    gm_system *sys;
+    char *name;
+    void *owner;
+    enum gm_region_kind kind;
+    atomic_long refcnt;
+
+    bool terminates;
+    bool enabled;
+    bool readonly;
+    bool nonvolatile;
+    bool romd_mode;
+    bool may_overlap;
+    uint8_t dirty_log_mask;
+    int priority;
+    uint64_t addr;    /* offset in the container */
+    gm_u128 size;     /* 0 .. 2^64 */
+    uint64_t seq;     /* add order: among equal priorities, larger first */
+
+    gm_region *container;          /* weak back pointer */
+    gm_region *first_child;        /* children hold one reference each */
+    gm_region *sib_prev, *sib_next;
+    unsigned nr_children;
+    unsigned nr_enabled_children;
+    struct gm_itree_node *child_index; /* children by extent */
+    struct gm_itree_node inode;        /* this region in its container */
+
+    gm_region *alias; /* strong reference */
+    uint64_t alias_offset;
+    GM_VEC(gm_region *) aliased_by; /* aliases targeting us (weak) */
+
+    const struct gm_region_ops *ops;
+    void *opaque;
+    void *ram;        /* host memory, NULL for non-RAM kinds */
+    size_t ram_len;   /* bytes mapped/owned; 0 when caller-provided */
+    size_t ram_alloc; /* usable bytes behind ram */
+
+    GM_VEC(struct gm_ioeventfd) evfds; /* sorted, region offsets */
+
+    struct gm_vstate *vs; /* view state rendered from this region */
+    uint64_t mark;        /* scratch for graph walks (writer lock) */
+};
+
+/* flatview.c - persistent treap of flat ranges. */
+struct gm_range {
+    uint64_t start, last; /* inclusive */
+    gm_region *mr;        /* referenced by the node */
+    uint64_t offset;      /* offset of start in mr */
+    bool readonly, romd, nonvolatile;
+    uint8_t mask;
+};
+
+struct gm_fv_node {
+    struct gm_fv_node *l, *r;
+    uint64_t gen;     /* commit generation that created it */
+    uint32_t prio;
+    atomic_uint refcnt;
+    size_t count;     /* ranges in this subtree */
+    struct gm_range rg;
+};
+
+struct gm_flatview {
+    atomic_long refcnt;
+    gm_system *sys;
+    gm_region *root;           /* referenced; NULL for an empty view */
+    struct gm_fv_node *tree;   /* owned reference */
+    struct rcu_head rcu;
+    struct gm_flatview *reclaim_next;
+};
+
+bool gm__range_equal(const struct gm_range *a, const struct gm_range *b);
+bool gm__range_can_merge(const struct gm_range *a, const struct gm_range *b);
+void gm__range_to_section(const struct gm_range *rg, gm_space *as,
+                          struct gm_section *s);
+
+struct gm_fv_node *gm__fv_node_ref(struct gm_fv_node *n);
+void gm__fv_node_unref(struct gm_fv_node *n);
+/* Split t (consumed) into ranges starting before key and the rest. */
+void gm__fv_split(gm_system *sys, struct gm_fv_node *t, uint64_t key,
+                  struct gm_fv_node **lt, struct gm_fv_node **ge);
+struct gm_fv_node *gm__fv_join(gm_system *sys, struct gm_fv_node *a,
+                               struct gm_fv_node *b);
+/* Build a tree from sorted ranges; NULL on ENOMEM (nothing leaked). */
+int gm__fv_build(gm_system *sys, const struct gm_range *v, size_t n,
+                 struct gm_fv_node **out);
+const struct gm_range *gm__fv_find(const struct gm_fv_node *t, uint64_t addr);
+const struct gm_range *gm__fv_find_start(const struct gm_fv_node *t,
+                                         uint64_t start);
+/* Visit ranges with start in [lo, hi] (inclusive hi) in order. */
+int gm__fv_walk(const struct gm_fv_node *t, uint64_t lo, uint64_t hi,
+                int (*fn)(const struct gm_range *rg, void *opaque),
+                void *opaque);
+size_t gm__fv_count(const struct gm_fv_node *t);
+
+gm_flatview *gm__flatview_new(gm_system *sys, gm_region *root,
+                              struct gm_fv_node *tree);
+/* Unref whose final free happens after an RCU grace period. */
+void gm__flatview_unref_rcu(gm_flatview *fv);
+
+/* render.c - region tree to sorted pieces over a window. */
+typedef GM_VEC(struct gm_range) gm_rangevec;
+/* Render root over [lo, hi) (hi <= 2^64), append merged ranges to out. */
+int gm__render(gm_system *sys, gm_region *root, gm_u128 lo, gm_u128 hi,
+               gm_rangevec *out);
+uint8_t gm__region_log_mask(gm_system *sys, gm_region *mr);
+
+/* commit.c - dirty windows, view states, the update. */
+struct gm_window {
+    gm_u128 lo, hi;
+};
+
+struct gm_evfd_ent {
+    struct gm_ioeventfd e; /* addr absolute in the view */
+    uint64_t src;          /* start of the range it came from */
+};
+typedef GM_VEC(struct gm_window) gm_winvec;
+typedef GM_VEC(struct gm_evfd_ent) gm_evvec;
+typedef GM_VEC(struct gm_section) gm_secvec;
+
+struct gm_vstate {
+    gm_system *sys;
+    gm_region *root;     /* NULL: the shared empty view */
+    gm_flatview *cur;    /* current view (one reference) */
+    unsigned users;      /* spaces resolved to this state */
+    bool full;           /* render everything at the next commit */
+    gm_winvec win;    /* pending re-render windows */
+    gm_winvec evwin;  /* pending ioeventfd-only windows */
+    gm_evvec evfds; /* sorted by (e, src) */
+    gm_evvec next_evfds;
+    struct gm_vstate *next;
+
+    /* Scratch of one update. */
+    gm_flatview *next_view;
+    gm_secvec dels, adds; /* adds: adds, nops, logs */
+    GM_VEC(uint8_t) add_kind;             /* per adds entry */
+    GM_VEC(uint8_t) add_oldmask;
+    gm_evvec ev_dels, ev_adds;
+    bool changed;    /* ranges changed (new view to publish) */
+    bool ev_changed; /* eventfd set changed */
+    bool processed;  /* next_view / next_evfds valid */
+};
+
+struct gm_space {
+    gm_system *sys;
+    char *name;
+    gm_region *root;          /* referenced */
+    struct gm_vstate *vs;     /* resolved view state */
+    struct gm_vstate *next_vs; /* during an update: the new one */
+    gm_flatview *_Atomic view; /* published view (one reference) */
+    bool dying;
+    bool is_new;
+    gm_space *prev, *next;
+};
+
+struct gm_listener {
+    gm_system *sys;
+    const struct gm_listener_ops *ops;
+    void *opaque;
+    int priority;
+    gm_space *filter;
+    gm_listener *prev, *next;
+};
+
+struct gm_system {
+    pthread_mutex_t lock; /* recursive writer lock */
+    pthread_t owner;      /* holder while depth > 0 */
+    unsigned depth;       /* transaction nesting */
+    bool in_update;       /* listener callbacks running */
+    gm_warn_fn warn;
+    void *warn_opaque;
+
+    uint64_t seq;      /* next region add order */
+    uint64_t gen;      /* current commit generation */
+    uint64_t rng;      /* treap priorities */
+    uint64_t mark_gen; /* graph walk marks */
+    bool global_log;
+    bool topo_dirty;   /* re-resolve flat-view roots */
+    bool all_dirty;    /* re-render every view */
+    bool pending;      /* some window or space change awaits a commit */
+    bool verify;       /* GM_DEBUG_VERIFY: compare with full renders */
+    size_t visits;     /* window propagation work in this transaction */
+
+    gm_space *spaces, *spaces_tail;
+    struct gm_vstate *vstates;
+    gm_listener *listeners, *listeners_tail; /* ascending priority */
+
+    atomic_long nr_regions;
+    gm_flatview *_Atomic reclaim; /* views past their grace period */
+};
+
+/* system.c */
+void gm__lock(gm_system *sys);
+void gm__unlock(gm_system *sys);
+/* Enter an implicit transaction for a mutator; -EBUSY from listeners. */
+int gm__begin(gm_system *sys, gm_error *err);
+int gm__end(gm_system *sys, gm_error *err);
+void gm__reclaim(gm_system *sys);
+uint32_t gm__rand(gm_system *sys);
+
+/* region.c */
+void gm__region_destroy(gm_region *r);
+gm_region *gm__resolve_root(gm_region *mr);
+
+/* commit.c */
+/* Note that r may render differently over its whole extent. */
+void gm__mark_region(gm_region *r);
+void gm__mark_region_evfd(gm_region *r);
+int gm__update(gm_system *sys, gm_error *err);
+void gm__vstate_put(gm_system *sys, struct gm_vstate *vs);
+void gm__space_free(gm_space *as);
+void gm__flatview_free(gm_flatview *fv);
+void gm__commit_teardown(gm_system *sys);
+
+/* listener.c */
+void gm__listeners_begin(gm_system *sys);
+void gm__listeners_commit(gm_system *sys);
+enum gm_ev_kind {
+    GM_EV_ADD,
+    GM_EV_DEL,
+    GM_EV_NOP,
+    GM_EV_LOG_START,
+    GM_EV_LOG_STOP,
+};
+void gm__listeners_region(gm_system *sys, gm_space *as, enum gm_ev_kind k,
+                          const struct gm_section *s, unsigned old_mask,
+                          unsigned new_mask);
+void gm__listeners_eventfd(gm_system *sys, gm_space *as, bool add,
+                           const struct gm_ioeventfd *e);
+void gm__listeners_destroy_all(gm_system *sys);
+
+#endif

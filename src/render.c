@@ -1,0 +1,400 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * render.c - rendering a region tree into flat ranges over a window.
+ *
+ * render(mr, base, [lo, hi)) produces the sorted, non-overlapping pieces
+ * that mr contributes inside the window, with QEMU's semantics:
+ *  - a disabled region renders nothing; base += mr->addr; the window is
+ *    clipped to the region's extent; readonly and non-volatile accumulate;
+ *  - an alias renders its target with base - target->addr - alias_offset
+ *    (the target's own address cancels, its flags still apply);
+ *  - subregions render in priority order (descending, then most recently
+ *    added first) and the first to claim a byte owns it;
+ *  - a terminating region then fills whatever its subregions left empty.
+ *
+ * Unlike QEMU, which inserts every piece into one sorted array (quadratic
+ * in the worst case), each level renders its children separately and
+ * combines them: children whose extents do not overlap (the usual case) are
+ * concatenated in address order; overlapping children are combined with a
+ * sweep over their pieces that keeps, at each point, the piece of the
+ * highest-ranked child (a min-heap on render rank), O(m log m). Children are
+ * found through the container's interval index, so a window costs what it
+ * contains, not what the container holds.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+struct piece {
+    gm_u128 start, end; /* [start, end) absolute */
+    gm_region *mr;
+    uint64_t offset;
+    bool ro, nv;
+};
+
+typedef GM_VEC(struct piece) piecevec;
+
+struct rctx {
+    gm_system *sys;
+    int err;
+};
+
+uint8_t gm__region_log_mask(gm_system *sys, gm_region *mr)
+{
+    uint8_t mask = mr->dirty_log_mask;
+
+    if (sys->global_log && mr->ram) {
+        mask |= 1u << GM_DIRTY_MIGRATION;
+    }
+    return mask;
+}
+
+static int push_piece(piecevec *out, gm_u128 s, gm_u128 e, gm_region *mr,
+                      uint64_t off, bool ro, bool nv)
+{
+    struct piece p = {s, e, mr, off, ro, nv};
+
+    return gm__vec_push(out, p);
+}
+
+struct kids {
+    GM_VEC(gm_region *) v;
+    int err;
+};
+
+static void collect_kid(struct gm_itree_node *n, void *opaque)
+{
+    struct kids *k = opaque;
+    gm_region *r = caa_container_of(n, gm_region, inode);
+
+    if (r->enabled && gm__vec_push(&k->v, r)) {
+        k->err = -ENOMEM;
+    }
+}
+
+static int cmp_render_order(const void *a, const void *b)
+{
+    const gm_region *x = *(gm_region *const *)a;
+    const gm_region *y = *(gm_region *const *)b;
+
+    if (x->priority != y->priority) {
+        return x->priority > y->priority ? -1 : 1;
+    }
+    return x->seq > y->seq ? -1 : (x->seq < y->seq ? 1 : 0);
+}
+
+static int cmp_addr(const void *a, const void *b)
+{
+    const gm_region *x = *(gm_region *const *)a;
+    const gm_region *y = *(gm_region *const *)b;
+
+    return x->addr < y->addr ? -1 : (x->addr > y->addr ? 1 : 0);
+}
+
+/* Sweep event: a piece starting or ending. */
+struct sev {
+    gm_u128 pos;
+    uint32_t idx;  /* piece index */
+    bool is_end;
+};
+
+static int cmp_sev(const void *a, const void *b)
+{
+    const struct sev *x = a, *y = b;
+
+    if (x->pos != y->pos) {
+        return x->pos < y->pos ? -1 : 1;
+    }
+    if (x->is_end != y->is_end) {
+        return x->is_end ? -1 : 1; /* ends first */
+    }
+    return 0;
+}
+
+struct heap {
+    uint32_t *v; /* ranks */
+    size_t n;
+};
+
+static void heap_push(struct heap *h, uint32_t x)
+{
+    size_t i = h->n++;
+
+    h->v[i] = x;
+    while (i && h->v[(i - 1) / 2] > h->v[i]) {
+        uint32_t t = h->v[i];
+        h->v[i] = h->v[(i - 1) / 2];
+        h->v[(i - 1) / 2] = t;
+        i = (i - 1) / 2;
+    }
+}
+
+static void heap_pop(struct heap *h)
+{
+    size_t i = 0;
+
+    h->v[0] = h->v[--h->n];
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < h->n && h->v[l] < h->v[m]) {
+            m = l;
+        }
+        if (r < h->n && h->v[r] < h->v[m]) {
+            m = r;
+        }
+        if (m == i) {
+            break;
+        }
+        uint32_t t = h->v[i];
+        h->v[i] = h->v[m];
+        h->v[m] = t;
+        i = m;
+    }
+}
+
+/*
+ * Combine pieces[from..] where piece i belongs to child rank[i]: keep, at
+ * each point, the piece with the smallest rank. Replaces out[from..].
+ */
+static int overlay(piecevec *out, size_t from, const uint32_t *rank,
+                   uint32_t nranks)
+{
+    size_t np = out->n - from;
+    struct sev *ev = malloc(2 * np * sizeof(*ev));
+    struct heap h = {malloc((np + 1) * sizeof(uint32_t)), 0};
+    int32_t *active = malloc(nranks * sizeof(*active));
+    piecevec res = {0};
+    int ret = 0;
+
+    if (!ev || !h.v || !active) {
+        ret = -ENOMEM;
+        goto out;
+    }
+    for (uint32_t r = 0; r < nranks; r++) {
+        active[r] = -1;
+    }
+    for (size_t i = 0; i < np; i++) {
+        ev[2 * i] = (struct sev){out->v[from + i].start, (uint32_t)i, false};
+        ev[2 * i + 1] = (struct sev){out->v[from + i].end, (uint32_t)i, true};
+    }
+    qsort(ev, 2 * np, sizeof(*ev), cmp_sev);
+    for (size_t i = 0; i < 2 * np;) {
+        gm_u128 pos = ev[i].pos;
+
+        for (; i < 2 * np && ev[i].pos == pos; i++) {
+            uint32_t r = rank[ev[i].idx];
+            if (ev[i].is_end) {
+                if (active[r] == (int32_t)ev[i].idx) {
+                    active[r] = -1;
+                }
+            } else {
+                active[r] = (int32_t)ev[i].idx;
+                heap_push(&h, r);
+            }
+        }
+        while (h.n && active[h.v[0]] < 0) {
+            heap_pop(&h);
+        }
+        if (h.n && i < 2 * np) {
+            const struct piece *p = &out->v[from + active[h.v[0]]];
+            gm_u128 next = ev[i].pos;
+            if (push_piece(&res, pos, next, p->mr,
+                           p->offset + (uint64_t)(pos - p->start), p->ro,
+                           p->nv)) {
+                ret = -ENOMEM;
+                goto out;
+            }
+        }
+    }
+    out->n = from;
+    if (gm__vec_reserve(out, from + res.n)) {
+        ret = -ENOMEM;
+        goto out;
+    }
+    if (res.n) {
+        memcpy(out->v + from, res.v, res.n * sizeof(*res.v));
+    }
+    out->n = from + res.n;
+out:
+    free(ev);
+    free(h.v);
+    free(active);
+    gm__vec_free(&res);
+    return ret;
+}
+
+static void render(struct rctx *c, gm_region *mr, gm_i128 base, gm_i128 lo,
+                   gm_i128 hi, bool ro, bool nv, piecevec *out);
+
+static void render_children(struct rctx *c, gm_region *mr, gm_i128 base,
+                            gm_i128 lo, gm_i128 hi, bool ro, bool nv,
+                            piecevec *out)
+{
+    struct kids k = {{0}, 0};
+    size_t from = out->n;
+    bool disjoint = true;
+
+    gm__itree_query(mr->child_index, (gm_u128)(lo - base),
+                    (gm_u128)(hi - base), collect_kid, &k);
+    if (k.err) {
+        c->err = k.err;
+        goto out;
+    }
+    if (k.v.n == 0) {
+        goto out;
+    }
+    if (k.v.n == 1) {
+        render(c, k.v.v[0], base, lo, hi, ro, nv, out);
+        goto out;
+    }
+    /* Disjoint extents (clipped to the window) render in address order. */
+    qsort(k.v.v, k.v.n, sizeof(*k.v.v), cmp_addr);
+    for (size_t i = 1; i < k.v.n; i++) {
+        gm_region *a = k.v.v[i - 1];
+        gm_u128 a_end = (gm_u128)a->addr + a->size;
+        if (a_end > k.v.v[i]->addr) {
+            disjoint = false;
+            break;
+        }
+    }
+    if (disjoint) {
+        for (size_t i = 0; i < k.v.n && !c->err; i++) {
+            render(c, k.v.v[i], base, lo, hi, ro, nv, out);
+        }
+        goto out;
+    }
+    /* Overlapping children: render each, then keep the best-ranked. */
+    qsort(k.v.v, k.v.n, sizeof(*k.v.v), cmp_render_order);
+    {
+        GM_VEC(uint32_t) rank = {0};
+
+        for (size_t i = 0; i < k.v.n && !c->err; i++) {
+            size_t before = out->n;
+            render(c, k.v.v[i], base, lo, hi, ro, nv, out);
+            for (size_t j = before; j < out->n && !c->err; j++) {
+                if (gm__vec_push(&rank, (uint32_t)i)) {
+                    c->err = -ENOMEM;
+                }
+            }
+        }
+        if (!c->err && out->n > from) {
+            c->err = overlay(out, from, rank.v, (uint32_t)k.v.n);
+        }
+        gm__vec_free(&rank);
+    }
+out:
+    gm__vec_free(&k.v);
+}
+
+/* Fill the gaps of out[from..] inside [lo, hi) with mr. */
+static void fill_gaps(struct rctx *c, gm_region *mr, gm_i128 base,
+                      gm_i128 lo, gm_i128 hi, bool ro, bool nv,
+                      piecevec *out, size_t from)
+{
+    size_t n = out->n - from;
+    piecevec res = {0};
+    gm_i128 pos = lo;
+
+    if (n == 0) {
+        if (push_piece(out, (gm_u128)lo, (gm_u128)hi, mr,
+                       (uint64_t)(lo - base), ro, nv)) {
+            c->err = -ENOMEM;
+        }
+        return;
+    }
+    if (gm__vec_reserve(&res, 2 * n + 1)) {
+        c->err = -ENOMEM;
+        return;
+    }
+    for (size_t i = from; i < out->n; i++) {
+        struct piece *p = &out->v[i];
+        if ((gm_i128)p->start > pos) {
+            res.v[res.n++] = (struct piece){(gm_u128)pos, p->start, mr,
+                                            (uint64_t)(pos - base), ro, nv};
+        }
+        res.v[res.n++] = *p;
+        pos = (gm_i128)p->end;
+    }
+    if (pos < hi) {
+        res.v[res.n++] = (struct piece){(gm_u128)pos, (gm_u128)hi, mr,
+                                        (uint64_t)(pos - base), ro, nv};
+    }
+    out->n = from;
+    if (gm__vec_reserve(out, from + res.n)) {
+        c->err = -ENOMEM;
+    } else {
+        memcpy(out->v + from, res.v, res.n * sizeof(*res.v));
+        out->n = from + res.n;
+    }
+    gm__vec_free(&res);
+}
+
+static void render(struct rctx *c, gm_region *mr, gm_i128 base, gm_i128 lo,
+                   gm_i128 hi, bool ro, bool nv, piecevec *out)
+{
+    gm_i128 end;
+    size_t from = out->n;
+
+    if (!mr->enabled || c->err) {
+        return;
+    }
+    base += mr->addr;
+    ro |= mr->readonly;
+    nv |= mr->nonvolatile;
+    end = base + (gm_i128)mr->size;
+    if (base > lo) {
+        lo = base;
+    }
+    if (end < hi) {
+        hi = end;
+    }
+    if (lo >= hi) {
+        return;
+    }
+    if (mr->alias) {
+        render(c, mr->alias,
+               base - (gm_i128)mr->alias->addr - (gm_i128)mr->alias_offset, lo,
+               hi, ro, nv, out);
+        return;
+    }
+    if (mr->nr_children) {
+        render_children(c, mr, base, lo, hi, ro, nv, out);
+    }
+    if (mr->terminates && !c->err) {
+        fill_gaps(c, mr, base, lo, hi, ro, nv, out, from);
+    }
+}
+
+int gm__render(gm_system *sys, gm_region *root, gm_u128 lo, gm_u128 hi,
+               gm_rangevec *out)
+{
+    struct rctx c = {sys, 0};
+    piecevec pv = {0};
+
+    if (root) {
+        render(&c, root, 0, (gm_i128)lo, (gm_i128)hi, false, false, &pv);
+    }
+    for (size_t i = 0; i < pv.n && !c.err; i++) {
+        const struct piece *p = &pv.v[i];
+        struct gm_range rg = {
+            .start = (uint64_t)p->start,
+            .last = (uint64_t)(p->end - 1),
+            .mr = p->mr,
+            .offset = p->offset,
+            .readonly = p->ro,
+            .romd = p->mr->romd_mode,
+            .nonvolatile = p->nv,
+            .mask = gm__region_log_mask(sys, p->mr),
+        };
+
+        if (out->n && gm__range_can_merge(&out->v[out->n - 1], &rg)) {
+            out->v[out->n - 1].last = rg.last;
+        } else if (gm__vec_push(out, rg)) {
+            c.err = -ENOMEM;
+        }
+    }
+    gm__vec_free(&pv);
+    return c.err;
+}
