@@ -397,6 +397,8 @@ static int add_common(gm_region *parent, uint64_t offset, gm_region *child,
         goto out;
     }
     gm_region_ref(child);
+    /* A view rendered from child moves with child->addr. */
+    gm__mark_region(child);
     child->container = parent;
     child->addr = offset;
     child->may_overlap = overlap;
