@@ -153,7 +153,7 @@ static void vstate_scratch_free(struct gm_vstate *vs)
 {
     if (vs->next_view) {
         /* Never published: free the tree now. */
-        gm__fv_node_unref(vs->next_view->tree);
+        gm__fv_node_unref(vs->sys, vs->next_view->tree);
         vs->next_view->tree = NULL;
         gm_region_unref(vs->next_view->root);
         free(vs->next_view);
@@ -357,13 +357,31 @@ static int diff_ranges(struct gm_vstate *vs, const struct gm_range *o,
     return ret;
 }
 
-/* Replace the ranges starting in [s, e) of *t by v[0..n). */
+/*
+ * Replace the ranges starting in [s, e) of *t (old[0..no) are those ranges)
+ * by v[0..n). Small changes go range by range, copying one search path;
+ * large ones split the tree at s and e and join a tree built from v.
+ */
 static int splice(gm_system *sys, struct gm_fv_node **t, gm_u128 s,
-                  gm_u128 e, const struct gm_range *v, size_t n)
+                  gm_u128 e, const struct gm_range *old, size_t no,
+                  const struct gm_range *v, size_t n)
 {
     struct gm_fv_node *l, *m, *r, *b;
-    int ret = gm__fv_build(sys, v, n, &b);
+    int ret;
 
+    if (no + n <= 8) {
+        for (size_t i = 0; i < no; i++) {
+            gm__fv_delete(sys, t, old[i].start);
+        }
+        for (size_t i = 0; i < n; i++) {
+            ret = gm__fv_insert(sys, t, &v[i]);
+            if (ret) {
+                return ret;
+            }
+        }
+        return 0;
+    }
+    ret = gm__fv_build(sys, v, n, &b);
     if (ret) {
         return ret;
     }
@@ -378,7 +396,7 @@ static int splice(gm_system *sys, struct gm_fv_node **t, gm_u128 s,
     } else {
         gm__fv_split(sys, m, (uint64_t)e, &m, &r);
     }
-    gm__fv_node_unref(m);
+    gm__fv_node_unref(sys, m);
     *t = gm__fv_join(sys, gm__fv_join(sys, l, b), r);
     return 0;
 }
@@ -645,8 +663,11 @@ static int vstate_process(gm_system *sys, struct gm_vstate *vs)
         t = gm__fv_node_ref((struct gm_fv_node *)old);
         for (size_t i = spans.n; i-- > 0 && !ret;) {
             struct span *sp = &spans.v[i];
-            ret = splice(sys, &t, sp->s, sp->e, nv.v + sp->n0,
-                         sp->n1 - sp->n0);
+            ret = collect_old(old, sp->s, sp->e, &ov);
+            if (!ret) {
+                ret = splice(sys, &t, sp->s, sp->e, ov.v, ov.n,
+                             nv.v + sp->n0, sp->n1 - sp->n0);
+            }
         }
         if (ret) {
             goto out;
@@ -698,7 +719,7 @@ publish:
     }
     vs->processed = true;
 out:
-    gm__fv_node_unref(t);
+    gm__fv_node_unref(sys, t);
     gm__vec_free(&nv);
     gm__vec_free(&ov);
     gm__vec_free(&spans);

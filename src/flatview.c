@@ -78,7 +78,9 @@ struct gm_fv_node *gm__fv_node_ref(struct gm_fv_node *n)
     return n;
 }
 
-void gm__fv_node_unref(struct gm_fv_node *n)
+#define NODE_CACHE_MAX 4096
+
+void gm__fv_node_unref(gm_system *sys, struct gm_fv_node *n)
 {
     while (n) {
         struct gm_fv_node *r;
@@ -87,20 +89,39 @@ void gm__fv_node_unref(struct gm_fv_node *n)
             1) {
             return;
         }
-        gm__fv_node_unref(n->l);
+        gm__fv_node_unref(sys, n->l);
         r = n->r;
         gm_region_unref(n->rg.mr);
-        free(n);
+        if (sys->node_cache_n < NODE_CACHE_MAX) {
+            n->l = sys->node_cache;
+            sys->node_cache = n;
+            sys->node_cache_n++;
+        } else {
+            free(n);
+        }
         n = r; /* iterate on the right spine */
     }
+}
+
+void gm__fv_cache_free(gm_system *sys)
+{
+    while (sys->node_cache) {
+        struct gm_fv_node *n = sys->node_cache;
+        sys->node_cache = n->l;
+        free(n);
+    }
+    sys->node_cache_n = 0;
 }
 
 static struct gm_fv_node *node_new(gm_system *sys, const struct gm_range *rg,
                                    uint32_t prio)
 {
-    struct gm_fv_node *n = malloc(sizeof(*n));
+    struct gm_fv_node *n = sys->node_cache;
 
-    if (!n) {
+    if (n) {
+        sys->node_cache = n->l;
+        sys->node_cache_n--;
+    } else if (!(n = malloc(sizeof(*n)))) {
         return NULL;
     }
     n->l = n->r = NULL;
@@ -132,7 +153,7 @@ static struct gm_fv_node *cow(gm_system *sys, struct gm_fv_node *t)
     c->l = gm__fv_node_ref(t->l);
     c->r = gm__fv_node_ref(t->r);
     c->count = t->count;
-    gm__fv_node_unref(t);
+    gm__fv_node_unref(sys, t);
     return c;
 }
 
@@ -175,6 +196,51 @@ struct gm_fv_node *gm__fv_join(gm_system *sys, struct gm_fv_node *a,
     return b;
 }
 
+/*
+ * Insert one range (no overlap with the tree's ranges) by path copying:
+ * only the nodes on the search path are copied.
+ */
+int gm__fv_insert(gm_system *sys, struct gm_fv_node **t,
+                  const struct gm_range *rg)
+{
+    struct gm_fv_node *nd = node_new(sys, rg, gm__rand(sys));
+    struct gm_fv_node **link = t;
+
+    if (!nd) {
+        return -ENOMEM;
+    }
+    while (*link && (*link)->prio >= nd->prio) {
+        struct gm_fv_node *c = cow(sys, *link);
+        *link = c;
+        c->count++;
+        link = rg->start < c->rg.start ? &c->l : &c->r;
+    }
+    gm__fv_split(sys, *link, rg->start, &nd->l, &nd->r);
+    fix(nd);
+    *link = nd;
+    return 0;
+}
+
+/* Remove the range starting at start (which must exist). */
+void gm__fv_delete(gm_system *sys, struct gm_fv_node **t, uint64_t start)
+{
+    struct gm_fv_node **link = t;
+
+    while (*link) {
+        struct gm_fv_node *c = cow(sys, *link);
+        *link = c;
+        if (c->rg.start == start) {
+            struct gm_fv_node *l = c->l, *r = c->r;
+            c->l = c->r = NULL;
+            *link = gm__fv_join(sys, l, r);
+            gm__fv_node_unref(sys, c);
+            return;
+        }
+        c->count--;
+        link = start < c->rg.start ? &c->l : &c->r;
+    }
+}
+
 /* Build a treap over sorted ranges in O(n) with a right-spine stack. */
 int gm__fv_build(gm_system *sys, const struct gm_range *v, size_t n,
                  struct gm_fv_node **out)
@@ -202,7 +268,7 @@ int gm__fv_build(gm_system *sys, const struct gm_range *v, size_t n,
                 stack[top - 1]->r = c;
             }
             if (top) {
-                gm__fv_node_unref(stack[0]);
+                gm__fv_node_unref(sys, stack[0]);
             }
             free(stack);
             return -ENOMEM;
@@ -317,12 +383,14 @@ static void flatview_rcu_cb(struct rcu_head *head)
     gm_flatview *fv = caa_container_of(head, gm_flatview, rcu);
     gm_system *sys = fv->sys;
 
+    /*
+     * The next writer (commit, unref of a region, system destroy) frees it:
+     * freeing here, on liburcu's callback thread, would need the writer
+     * lock and would hand every block back to another thread's malloc
+     * arena.
+     */
     flatview_reclaim_push(fv);
-    /* Free promptly when no writer is busy; otherwise the writer will. */
-    if (pthread_mutex_trylock(&sys->lock) == 0) {
-        gm__reclaim(sys);
-        pthread_mutex_unlock(&sys->lock);
-    }
+    (void)sys;
 }
 
 gm_flatview *gm_flatview_ref(gm_flatview *fv)
@@ -353,7 +421,7 @@ void gm__flatview_unref_rcu(gm_flatview *fv)
 /* Called by gm__reclaim() under the writer lock. */
 void gm__flatview_free(gm_flatview *fv)
 {
-    gm__fv_node_unref(fv->tree);
+    gm__fv_node_unref(fv->sys, fv->tree);
     gm_region_unref(fv->root);
     free(fv);
 }

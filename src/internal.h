@@ -153,12 +153,17 @@ void gm__range_to_section(const struct gm_range *rg, gm_space *as,
                           struct gm_section *s);
 
 struct gm_fv_node *gm__fv_node_ref(struct gm_fv_node *n);
-void gm__fv_node_unref(struct gm_fv_node *n);
+/* Drop a reference; writer lock held (nodes are recycled per system). */
+void gm__fv_node_unref(gm_system *sys, struct gm_fv_node *n);
+void gm__fv_cache_free(gm_system *sys);
 /* Split t (consumed) into ranges starting before key and the rest. */
 void gm__fv_split(gm_system *sys, struct gm_fv_node *t, uint64_t key,
                   struct gm_fv_node **lt, struct gm_fv_node **ge);
 struct gm_fv_node *gm__fv_join(gm_system *sys, struct gm_fv_node *a,
                                struct gm_fv_node *b);
+int gm__fv_insert(gm_system *sys, struct gm_fv_node **t,
+                  const struct gm_range *rg);
+void gm__fv_delete(gm_system *sys, struct gm_fv_node **t, uint64_t start);
 /* Build a tree from sorted ranges; NULL on ENOMEM (nothing leaked). */
 int gm__fv_build(gm_system *sys, const struct gm_range *v, size_t n,
                  struct gm_fv_node **out);
@@ -262,6 +267,9 @@ struct gm_system {
     gm_space *spaces, *spaces_tail;
     struct gm_vstate *vstates;
     gm_listener *listeners, *listeners_tail; /* ascending priority */
+
+    struct gm_fv_node *node_cache; /* recycled view nodes (writer lock) */
+    size_t node_cache_n;
 
     atomic_long nr_regions;
     gm_flatview *_Atomic reclaim; /* views past their grace period */

@@ -282,6 +282,7 @@ int gm_system_destroy(gm_system *sys, gm_error *err)
                              "them before destroying the system",
                              left);
     }
+    gm__fv_cache_free(sys);
     pthread_mutex_destroy(&sys->lock);
     free(sys);
     return 0;
