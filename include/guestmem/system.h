@@ -48,9 +48,9 @@ GM_EXPORT gm_system *gm_system_new(gm_error *err);
  * Destroys the remaining address spaces and listeners (without replaying
  * region_del), waits for RCU readers, then frees the system.
  *
- * Return: 0; -EBUSY if regions are still referenced by the caller (the
- * system is then left intact, unref them and call again); -EINVAL inside a
- * transaction.
+ * Return: 0; -EBUSY if regions are still referenced by the caller (spaces
+ * and listeners are gone but the system stays allocated: unref the regions
+ * and call again); -EINVAL inside a transaction or a listener.
  * Context: not from a listener or with a transaction open; no flat view of
  * this system may still be referenced.
  */
