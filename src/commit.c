@@ -138,6 +138,11 @@ static struct gm_vstate *vstate_get(gm_system *sys, gm_region *root)
     if (!vs) {
         return NULL;
     }
+    vs->hist = calloc(1, sizeof(*vs->hist));
+    if (!vs->hist) {
+        free(vs);
+        return NULL;
+    }
     vs->sys = sys;
     vs->root = gm_region_ref(root);
     vs->full = true;
@@ -152,11 +157,8 @@ static struct gm_vstate *vstate_get(gm_system *sys, gm_region *root)
 static void vstate_scratch_free(struct gm_vstate *vs)
 {
     if (vs->next_view) {
-        /* Never published: free the tree now. */
-        gm__fv_node_unref(vs->sys, vs->next_view->tree);
-        vs->next_view->tree = NULL;
-        gm_region_unref(vs->next_view->root);
-        free(vs->next_view);
+        /* Never published: only possible on error paths. */
+        gm__flatview_discard(vs->next_view);
         vs->next_view = NULL;
     }
     vs->dels.n = vs->adds.n = vs->add_kind.n = vs->add_oldmask.n = 0;
@@ -181,6 +183,8 @@ static void vstate_destroy(gm_system *sys, struct gm_vstate *vs)
         gm_region_unref(vs->root);
     }
     gm_flatview_unref(vs->cur);
+    gm__history_orphan(sys, vs->hist);
+    gm__gc_release(sys, &vs->gc);
     gm__vec_free(&vs->win);
     gm__vec_free(&vs->evwin);
     gm__vec_free(&vs->evfds);
@@ -236,11 +240,9 @@ static void windows_normalize(gm_winvec *w)
     w->n = o + 1;
 }
 
-struct span {
-    gm_u128 s, e;  /* [s, e), edges are range boundaries of the old view */
-    size_t n0, n1; /* its new ranges in the scratch vector */
-};
-typedef GM_VEC(struct span) spanvec;
+typedef struct gm_span span_t;
+typedef gm_spanvec spanvec;
+#define span gm_span
 
 /* Expand windows to whole old ranges and merge spans sharing a neighbour. */
 static int make_spans(const struct gm_fv_node *t,
@@ -270,7 +272,7 @@ static int make_spans(const struct gm_fv_node *t,
                 continue;
             }
         }
-        struct span sp = {a, b, 0, 0};
+        struct span sp = {a, b, 0, 0, 0, 0};
         if (gm__vec_push(out, sp)) {
             return -ENOMEM;
         }
@@ -300,7 +302,6 @@ static int collect_old(const struct gm_fv_node *t, gm_u128 s, gm_u128 e,
 {
     struct walk_ctx c = {out, 0};
 
-    out->n = 0;
     if (s >= e) {
         return 0;
     }
@@ -362,7 +363,7 @@ static int diff_ranges(struct gm_vstate *vs, const struct gm_range *o,
  * by v[0..n). Small changes go range by range, copying one search path;
  * large ones split the tree at s and e and join a tree built from v.
  */
-static int splice(gm_system *sys, struct gm_fv_node **t, gm_u128 s,
+static int splice(struct gm_txn *tx, struct gm_fv_node **t, gm_u128 s,
                   gm_u128 e, const struct gm_range *old, size_t no,
                   const struct gm_range *v, size_t n)
 {
@@ -371,17 +372,17 @@ static int splice(gm_system *sys, struct gm_fv_node **t, gm_u128 s,
 
     if (no + n <= 8) {
         for (size_t i = 0; i < no; i++) {
-            gm__fv_delete(sys, t, old[i].start);
+            gm__fv_delete(tx, t, old[i].start);
         }
         for (size_t i = 0; i < n; i++) {
-            ret = gm__fv_insert(sys, t, &v[i]);
+            ret = gm__fv_insert(tx, t, &v[i]);
             if (ret) {
                 return ret;
             }
         }
         return 0;
     }
-    ret = gm__fv_build(sys, v, n, &b);
+    ret = gm__fv_build(tx, v, n, &b);
     if (ret) {
         return ret;
     }
@@ -389,16 +390,16 @@ static int splice(gm_system *sys, struct gm_fv_node **t, gm_u128 s,
         l = *t;
         m = NULL;
     } else {
-        gm__fv_split(sys, *t, (uint64_t)s, &l, &m);
+        gm__fv_split(tx, *t, (uint64_t)s, &l, &m);
     }
     if (e >= SPACE_END) {
         r = NULL;
     } else {
-        gm__fv_split(sys, m, (uint64_t)e, &m, &r);
+        gm__fv_split(tx, m, (uint64_t)e, &m, &r);
     }
-    gm__fv_node_unref(sys, m);
-    *t = gm__fv_join(sys, gm__fv_join(sys, l, b), r);
-    return 0;
+    gm__fv_drop_all(tx, m);
+    *t = gm__fv_join(tx, gm__fv_join(tx, l, b), r);
+    return tx->err;
 }
 
 /* ioeventfds of range rg, appended with src = rg->start. */
@@ -521,10 +522,11 @@ static bool in_spans(const spanvec *sp, uint64_t x)
 static int update_evfds(struct gm_vstate *vs, const struct gm_fv_node *t,
                         const spanvec *spans)
 {
-    gm_evvec added = {0};
+    gm_evvec added = vs->sys->scr.added;
     struct evspan_ctx c = {&added, 0};
     int ret = 0;
 
+    added.n = 0;
     vs->next_evfds.n = 0;
     for (size_t i = 0; i < vs->evfds.n; i++) {
         if (spans && !in_spans(spans, vs->evfds.v[i].src)) {
@@ -580,7 +582,7 @@ static int update_evfds(struct gm_vstate *vs, const struct gm_fv_node *t,
         vs->ev_changed = true;
     }
 out:
-    gm__vec_free(&added);
+    vs->sys->scr.added = added;
     return ret;
 }
 
@@ -590,38 +592,47 @@ static void verify_view(gm_system *sys, struct gm_vstate *vs,
 /* Compute vs->next_view, events and eventfd changes. */
 static int vstate_process(gm_system *sys, struct gm_vstate *vs)
 {
-    const struct gm_fv_node *old = vs->cur ? vs->cur->tree : NULL;
-    gm_rangevec nv = {0}, ov = {0};
-    spanvec spans = {0}, evspans = {0};
-    struct gm_fv_node *t = NULL;
+    struct gm_fv_node *old = vs->cur ? vs->cur->tree : NULL;
+    struct gm_fv_node *t = old; /* working tree: old nodes stay intact */
+    struct gm_txn tx = {sys, &vs->gc, 0};
+    struct gm_scratch *scr = &sys->scr;
+    gm_rangevec nv = scr->nv, ov = scr->ov;
+    spanvec spans = scr->spans, evspans = scr->evspans;
     int ret = 0;
+
+    gm__gc_prepare(sys, &vs->gc);
+    nv.n = ov.n = spans.n = evspans.n = 0;
 
     if (vs->full) {
         ret = gm__render(sys, vs->root, 0, SPACE_END, &nv);
         if (!ret) {
-            ret = gm__fv_build(sys, nv.v, nv.n, &t);
+            ret = gm__fv_build(&tx, nv.v, nv.n, &t);
         }
         if (ret) {
-            goto out;
+            goto fail;
         }
         vs->changed = true;
         ret = update_evfds(vs, t, NULL);
+        if (ret) {
+            goto fail;
+        }
         goto publish;
     }
 
     if (sys->all_dirty) {
-        vs->win.n = 0;
         struct gm_window all = {0, SPACE_END};
+
+        vs->win.n = 0;
         if (gm__vec_push(&vs->win, all)) {
             ret = -ENOMEM;
-            goto out;
+            goto fail;
         }
     }
     windows_normalize(&vs->win);
     windows_normalize(&vs->evwin);
     ret = make_spans(old, &vs->win, &spans);
     if (ret) {
-        goto out;
+        goto fail;
     }
     for (size_t i = 0; i < spans.n && !ret; i++) {
         struct span *sp = &spans.v[i];
@@ -650,35 +661,36 @@ static int vstate_process(gm_system *sys, struct gm_vstate *vs)
                 sp->e = (gm_u128)rn->last + 1;
             }
         }
+        sp->o0 = ov.n;
         ret = collect_old(old, sp->s, sp->e, &ov);
+        sp->o1 = ov.n;
         if (!ret) {
-            ret = diff_ranges(vs, ov.v, ov.n, nv.v + sp->n0,
-                              sp->n1 - sp->n0);
+            ret = diff_ranges(vs, ov.v + sp->o0, sp->o1 - sp->o0,
+                              nv.v + sp->n0, sp->n1 - sp->n0);
         }
     }
     if (ret) {
-        goto out;
+        goto fail;
     }
     if (vs->changed) {
-        t = gm__fv_node_ref((struct gm_fv_node *)old);
         for (size_t i = spans.n; i-- > 0 && !ret;) {
             struct span *sp = &spans.v[i];
-            ret = collect_old(old, sp->s, sp->e, &ov);
-            if (!ret) {
-                ret = splice(sys, &t, sp->s, sp->e, ov.v, ov.n,
-                             nv.v + sp->n0, sp->n1 - sp->n0);
-            }
+            ret = splice(&tx, &t, sp->s, sp->e, ov.v + sp->o0,
+                         sp->o1 - sp->o0, nv.v + sp->n0, sp->n1 - sp->n0);
         }
         if (ret) {
-            goto out;
+            goto fail;
         }
-    } else {
-        t = gm__fv_node_ref((struct gm_fv_node *)old);
     }
 
     /* ioeventfds: spans that changed plus ioeventfd-only windows. */
+    if (!sys->nr_evfds && !vs->evfds.n) {
+        goto publish; /* no ioeventfd anywhere: the set stays empty */
+    }
     if (vs->evfds.n || vs->evwin.n || vs->changed) {
-        gm_winvec all = {0};
+        gm_winvec all = scr->all;
+
+        all.n = 0;
         for (size_t i = 0; i < spans.n && !ret; i++) {
             struct gm_window w = {spans.v[i].s, spans.v[i].e};
             ret = gm__vec_push(&all, w);
@@ -690,19 +702,13 @@ static int vstate_process(gm_system *sys, struct gm_vstate *vs)
             windows_normalize(&all);
             ret = make_spans(t, &all, &evspans);
         }
-        gm__vec_free(&all);
-        if (!ret) {
-            ret = update_evfds(vs, t, &evspans);
-        }
-        if (ret) {
-            goto out;
-        }
-    } else {
-        /* Nothing to recompute: the set carries over. */
+        scr->all = all;
+    }
+    if (!ret) {
         ret = update_evfds(vs, t, &evspans);
-        if (ret) {
-            goto out;
-        }
+    }
+    if (ret) {
+        goto fail;
     }
 
 publish:
@@ -710,20 +716,22 @@ publish:
         verify_view(sys, vs, t);
     }
     if (vs->changed) {
-        vs->next_view = gm__flatview_new(sys, vs->root, t);
+        vs->next_view = gm__flatview_new(sys, vs->root, t, vs->hist, &vs->gc);
         if (!vs->next_view) {
             ret = -ENOMEM;
-            goto out;
+            goto fail;
         }
-        t = NULL;
     }
     vs->processed = true;
+    goto out;
+fail:
+    gm__fv_discard(sys, t);
+    vs->gc.n = 0; /* still used by the current version */
 out:
-    gm__fv_node_unref(sys, t);
-    gm__vec_free(&nv);
-    gm__vec_free(&ov);
-    gm__vec_free(&spans);
-    gm__vec_free(&evspans);
+    scr->nv = nv;
+    scr->ov = ov;
+    scr->spans = spans;
+    scr->evspans = evspans;
     return ret;
 }
 
@@ -979,7 +987,8 @@ int gm__update(gm_system *sys, gm_error *err)
                 vs->next_view = NULL;
             }
             if (!vs->cur) {
-                vs->cur = gm__flatview_new(sys, vs->root, NULL);
+                vs->cur = gm__flatview_new(sys, vs->root, NULL, vs->hist,
+                                           NULL);
             }
             /* swap the eventfd sets */
             struct gm_evfd_ent *v = vs->evfds.v;
@@ -1046,6 +1055,15 @@ fail:
 
 void gm__commit_teardown(gm_system *sys)
 {
+    struct gm_scratch *scr = &sys->scr;
+
+    gm__vec_free(&scr->nv);
+    gm__vec_free(&scr->ov);
+    gm__vec_free(&scr->spans);
+    gm__vec_free(&scr->evspans);
+    gm__vec_free(&scr->all);
+    gm__vec_free(&scr->added);
+    gm__render_scratch_free(sys);
     while (sys->vstates) {
         vstate_destroy(sys, sys->vstates);
     }

@@ -12,17 +12,23 @@
  * previous version.
  *
  * Invariants:
- *  - a node's refcnt counts the parent links and view roots pointing at it;
- *    a node is freed (and drops its region reference) when that reaches 0;
- *  - a node whose gen equals the system's current generation was created
- *    by the commit in progress and is reachable from no published view, so
- *    it may be changed in place; every other node is copied before a change;
+ *  - a node or range record whose gen equals the system's current
+ *    generation was created by the commit in progress and is reachable from
+ *    no published view, so it may be changed or freed in place; every other
+ *    node is copied before a change, and what a version no longer uses goes
+ *    on that version's garbage list;
+ *  - the versions of one view state form a history, oldest first; the
+ *    garbage of version g is freed once every version before g is dead, and
+ *    the last version frees its whole tree. No per-node reference counts:
+ *    copying a node touches only that node;
  *  - in-order, ranges are sorted by start, do not overlap, and no two
- *    neighbours could merge (gm__range_can_merge).
+ *    neighbours could merge (gm__range_can_merge);
+ *  - range records are immutable and shared by all copies of their node;
+ *    each holds one reference on its region.
  *
- * Node refcounts and views' refcounts are atomic because the last unref may
- * come from any thread; nodes are only freed under the writer lock (views
- * reaching zero are queued on the system's reclaim list, see system.c).
+ * Views' refcounts are atomic because the last unref may come from any
+ * thread; memory is only freed under the writer lock (views whose count
+ * reached zero are queued on the system's reclaim list, see system.c).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -70,36 +76,28 @@ static void fix(struct gm_fv_node *n)
     n->count = 1 + cnt(n->l) + cnt(n->r);
 }
 
-struct gm_fv_node *gm__fv_node_ref(struct gm_fv_node *n)
-{
-    if (n) {
-        atomic_fetch_add_explicit(&n->refcnt, 1, memory_order_relaxed);
-    }
-    return n;
-}
-
 #define NODE_CACHE_MAX 4096
 
-void gm__fv_node_unref(gm_system *sys, struct gm_fv_node *n)
+static struct gm_fv_node *node_alloc(gm_system *sys)
 {
-    while (n) {
-        struct gm_fv_node *r;
+    struct gm_fv_node *n = sys->node_cache;
 
-        if (atomic_fetch_sub_explicit(&n->refcnt, 1, memory_order_acq_rel) !=
-            1) {
-            return;
-        }
-        gm__fv_node_unref(sys, n->l);
-        r = n->r;
-        gm_region_unref(n->rg.mr);
-        if (sys->node_cache_n < NODE_CACHE_MAX) {
-            n->l = sys->node_cache;
-            sys->node_cache = n;
-            sys->node_cache_n++;
-        } else {
-            free(n);
-        }
-        n = r; /* iterate on the right spine */
+    if (n) {
+        sys->node_cache = n->l;
+        sys->node_cache_n--;
+        return n;
+    }
+    return malloc(sizeof(*n));
+}
+
+static void node_free(gm_system *sys, struct gm_fv_node *n)
+{
+    if (sys->node_cache_n < NODE_CACHE_MAX) {
+        n->l = sys->node_cache;
+        sys->node_cache = n;
+        sys->node_cache_n++;
+    } else {
+        free(n);
     }
 }
 
@@ -113,69 +111,153 @@ void gm__fv_cache_free(gm_system *sys)
     sys->node_cache_n = 0;
 }
 
-static struct gm_fv_node *node_new(gm_system *sys, const struct gm_range *rg,
-                                   uint32_t prio)
+static void rec_free(struct gm_rrec *r)
 {
-    struct gm_fv_node *n = sys->node_cache;
+    gm_region_unref(r->rg.mr);
+    free(r);
+}
 
-    if (n) {
-        sys->node_cache = n->l;
-        sys->node_cache_n--;
-    } else if (!(n = malloc(sizeof(*n)))) {
+static void gc_push(struct gm_txn *tx, void *p, enum gm_gc_kind kind)
+{
+    struct gm_gc_ent e = {p, kind};
+
+    if (gm__vec_push(tx->gc, e)) {
+        /*
+         * Cannot remember it: leak rather than free memory a reader may
+         * still use. Only reachable when malloc fails.
+         */
+        tx->err = -ENOMEM;
+    }
+}
+
+static void drop_node(struct gm_txn *tx, struct gm_fv_node *n)
+{
+    if (n->gen == tx->sys->gen) {
+        node_free(tx->sys, n);
+    } else {
+        gc_push(tx, n, GM_GC_NODE);
+    }
+}
+
+static void drop_rec(struct gm_txn *tx, struct gm_rrec *r)
+{
+    if (r->gen == tx->sys->gen) {
+        rec_free(r);
+    } else {
+        gc_push(tx, r, GM_GC_REC);
+    }
+}
+
+void gm__gc_free(gm_system *sys, gm_gcvec *gc)
+{
+    for (size_t i = 0; i < gc->n; i++) {
+        if (gc->v[i].kind == GM_GC_NODE) {
+            node_free(sys, gc->v[i].p);
+        } else {
+            rec_free(gc->v[i].p);
+        }
+    }
+    gc->n = 0;
+}
+
+void gm__gc_prepare(gm_system *sys, gm_gcvec *gc)
+{
+    if (!gc->v && sys->gcpool_n) {
+        *gc = sys->gcpool[--sys->gcpool_n];
+        gc->n = 0;
+    }
+}
+
+void gm__gc_release(gm_system *sys, gm_gcvec *gc)
+{
+    if (gc->v && sys->gcpool_n < 16) {
+        sys->gcpool[sys->gcpool_n++] = *gc;
+    } else {
+        free(gc->v);
+    }
+    gc->v = NULL;
+    gc->n = gc->cap = 0;
+}
+
+static struct gm_fv_node *node_with_rec(gm_system *sys, struct gm_rrec *rec,
+                                        uint32_t prio)
+{
+    struct gm_fv_node *n = node_alloc(sys);
+
+    if (!n) {
         return NULL;
     }
     n->l = n->r = NULL;
     n->gen = sys->gen;
     n->prio = prio;
-    atomic_init(&n->refcnt, 1);
     n->count = 1;
-    n->rg = *rg;
+    n->rg = rec->rg;
+    n->rec = rec;
+    return n;
+}
+
+static struct gm_fv_node *node_new(gm_system *sys, const struct gm_range *rg,
+                                   uint32_t prio)
+{
+    struct gm_rrec *rec = malloc(sizeof(*rec));
+    struct gm_fv_node *n;
+
+    if (!rec) {
+        return NULL;
+    }
+    rec->gen = sys->gen;
+    rec->rg = *rg;
+    n = node_with_rec(sys, rec, prio);
+    if (!n) {
+        free(rec);
+        return NULL;
+    }
     gm_region_ref(rg->mr);
     return n;
 }
 
 /*
- * Make t (whose reference the caller owns) private to this commit. Copying
- * cannot be allowed to fail halfway through a split, so an allocation
- * failure here aborts: node copies are small and bounded by the tree depth.
+ * Make t private to this commit. Copying cannot be allowed to fail halfway
+ * through a split, so an allocation failure here aborts: node copies are
+ * small and bounded by the tree depth.
  */
-static struct gm_fv_node *cow(gm_system *sys, struct gm_fv_node *t)
+static struct gm_fv_node *cow(struct gm_txn *tx, struct gm_fv_node *t)
 {
     struct gm_fv_node *c;
 
-    if (t->gen == sys->gen) {
+    if (t->gen == tx->sys->gen) {
         return t;
     }
-    c = node_new(sys, &t->rg, t->prio);
+    c = node_with_rec(tx->sys, t->rec, t->prio);
     if (!c) {
         abort();
     }
-    c->l = gm__fv_node_ref(t->l);
-    c->r = gm__fv_node_ref(t->r);
+    c->l = t->l;
+    c->r = t->r;
     c->count = t->count;
-    gm__fv_node_unref(sys, t);
+    drop_node(tx, t);
     return c;
 }
 
-void gm__fv_split(gm_system *sys, struct gm_fv_node *t, uint64_t key,
+void gm__fv_split(struct gm_txn *tx, struct gm_fv_node *t, uint64_t key,
                   struct gm_fv_node **lt, struct gm_fv_node **ge)
 {
     if (!t) {
         *lt = *ge = NULL;
         return;
     }
-    t = cow(sys, t);
+    t = cow(tx, t);
     if (t->rg.start < key) {
-        gm__fv_split(sys, t->r, key, &t->r, ge);
+        gm__fv_split(tx, t->r, key, &t->r, ge);
         *lt = t;
     } else {
-        gm__fv_split(sys, t->l, key, lt, &t->l);
+        gm__fv_split(tx, t->l, key, lt, &t->l);
         *ge = t;
     }
     fix(t);
 }
 
-struct gm_fv_node *gm__fv_join(gm_system *sys, struct gm_fv_node *a,
+struct gm_fv_node *gm__fv_join(struct gm_txn *tx, struct gm_fv_node *a,
                                struct gm_fv_node *b)
 {
     if (!a) {
@@ -185,13 +267,13 @@ struct gm_fv_node *gm__fv_join(gm_system *sys, struct gm_fv_node *a,
         return a;
     }
     if (a->prio > b->prio) {
-        a = cow(sys, a);
-        a->r = gm__fv_join(sys, a->r, b);
+        a = cow(tx, a);
+        a->r = gm__fv_join(tx, a->r, b);
         fix(a);
         return a;
     }
-    b = cow(sys, b);
-    b->l = gm__fv_join(sys, a, b->l);
+    b = cow(tx, b);
+    b->l = gm__fv_join(tx, a, b->l);
     fix(b);
     return b;
 }
@@ -200,51 +282,92 @@ struct gm_fv_node *gm__fv_join(gm_system *sys, struct gm_fv_node *a,
  * Insert one range (no overlap with the tree's ranges) by path copying:
  * only the nodes on the search path are copied.
  */
-int gm__fv_insert(gm_system *sys, struct gm_fv_node **t,
+int gm__fv_insert(struct gm_txn *tx, struct gm_fv_node **t,
                   const struct gm_range *rg)
 {
-    struct gm_fv_node *nd = node_new(sys, rg, gm__rand(sys));
+    struct gm_fv_node *nd = node_new(tx->sys, rg, gm__rand(tx->sys));
     struct gm_fv_node **link = t;
 
     if (!nd) {
         return -ENOMEM;
     }
     while (*link && (*link)->prio >= nd->prio) {
-        struct gm_fv_node *c = cow(sys, *link);
+        struct gm_fv_node *c = cow(tx, *link);
         *link = c;
         c->count++;
         link = rg->start < c->rg.start ? &c->l : &c->r;
     }
-    gm__fv_split(sys, *link, rg->start, &nd->l, &nd->r);
+    gm__fv_split(tx, *link, rg->start, &nd->l, &nd->r);
     fix(nd);
     *link = nd;
     return 0;
 }
 
 /* Remove the range starting at start (which must exist). */
-void gm__fv_delete(gm_system *sys, struct gm_fv_node **t, uint64_t start)
+void gm__fv_delete(struct gm_txn *tx, struct gm_fv_node **t, uint64_t start)
 {
     struct gm_fv_node **link = t;
 
     while (*link) {
-        struct gm_fv_node *c = cow(sys, *link);
-        *link = c;
+        struct gm_fv_node *c = *link;
+
         if (c->rg.start == start) {
-            struct gm_fv_node *l = c->l, *r = c->r;
-            c->l = c->r = NULL;
-            *link = gm__fv_join(sys, l, r);
-            gm__fv_node_unref(sys, c);
+            *link = gm__fv_join(tx, c->l, c->r);
+            drop_rec(tx, c->rec);
+            drop_node(tx, c);
             return;
         }
+        c = cow(tx, c);
+        *link = c;
         c->count--;
         link = start < c->rg.start ? &c->l : &c->r;
     }
 }
 
+void gm__fv_drop_all(struct gm_txn *tx, struct gm_fv_node *t)
+{
+    while (t) {
+        struct gm_fv_node *r = t->r;
+
+        gm__fv_drop_all(tx, t->l);
+        drop_rec(tx, t->rec);
+        drop_node(tx, t);
+        t = r;
+    }
+}
+
+void gm__fv_discard(gm_system *sys, struct gm_fv_node *t)
+{
+    while (t && t->gen == sys->gen) {
+        struct gm_fv_node *r = t->r;
+
+        gm__fv_discard(sys, t->l);
+        if (t->rec->gen == sys->gen) {
+            rec_free(t->rec);
+        }
+        node_free(sys, t);
+        t = r;
+    }
+}
+
+/* Free a whole tree: the last version of a history. */
+static void free_all(gm_system *sys, struct gm_fv_node *t)
+{
+    while (t) {
+        struct gm_fv_node *r = t->r;
+
+        free_all(sys, t->l);
+        rec_free(t->rec);
+        node_free(sys, t);
+        t = r;
+    }
+}
+
 /* Build a treap over sorted ranges in O(n) with a right-spine stack. */
-int gm__fv_build(gm_system *sys, const struct gm_range *v, size_t n,
+int gm__fv_build(struct gm_txn *tx, const struct gm_range *v, size_t n,
                  struct gm_fv_node **out)
 {
+    gm_system *sys = tx->sys;
     struct gm_fv_node **stack;
     size_t top = 0;
 
@@ -264,11 +387,10 @@ int gm__fv_build(gm_system *sys, const struct gm_range *v, size_t n,
             /* Release what was built: the bottom of the stack owns it. */
             while (top > 1) {
                 struct gm_fv_node *c = stack[--top];
-                fix(c);
                 stack[top - 1]->r = c;
             }
             if (top) {
-                gm__fv_node_unref(sys, stack[0]);
+                gm__fv_discard(sys, stack[0]);
             }
             free(stack);
             return -ENOMEM;
@@ -304,6 +426,20 @@ const struct gm_range *gm__fv_find(const struct gm_fv_node *t, uint64_t addr)
             t = t->r;
         } else {
             return &t->rg;
+        }
+    }
+    return NULL;
+}
+
+struct gm_rrec *gm__fv_find_rec(const struct gm_fv_node *t, uint64_t addr)
+{
+    while (t) {
+        if (addr < t->rg.start) {
+            t = t->l;
+        } else if (addr > t->rg.last) {
+            t = t->r;
+        } else {
+            return t->rec;
         }
     }
     return NULL;
@@ -352,7 +488,8 @@ size_t gm__fv_count(const struct gm_fv_node *t)
 }
 
 gm_flatview *gm__flatview_new(gm_system *sys, gm_region *root,
-                              struct gm_fv_node *tree)
+                              struct gm_fv_node *tree, struct gm_history *hist,
+                              gm_gcvec *gc)
 {
     gm_flatview *fv = calloc(1, sizeof(*fv));
 
@@ -363,6 +500,20 @@ gm_flatview *gm__flatview_new(gm_system *sys, gm_region *root,
     fv->sys = sys;
     fv->root = gm_region_ref(root);
     fv->tree = tree;
+    fv->hist = hist;
+    if (gc) {
+        fv->garbage = *gc;
+        gc->v = NULL;
+        gc->n = gc->cap = 0;
+    }
+    if (hist) {
+        if (hist->newest) {
+            hist->newest->hnext = fv;
+        } else {
+            hist->oldest = fv;
+        }
+        hist->newest = fv;
+    }
     return fv;
 }
 
@@ -380,17 +531,12 @@ static void flatview_reclaim_push(gm_flatview *fv)
 
 static void flatview_rcu_cb(struct rcu_head *head)
 {
-    gm_flatview *fv = caa_container_of(head, gm_flatview, rcu);
-    gm_system *sys = fv->sys;
-
     /*
-     * The next writer (commit, unref of a region, system destroy) frees it:
+     * The next writer (commit, region unref, system destroy) frees it:
      * freeing here, on liburcu's callback thread, would need the writer
-     * lock and would hand every block back to another thread's malloc
-     * arena.
+     * lock and would hand every block back to another thread's arena.
      */
-    flatview_reclaim_push(fv);
-    (void)sys;
+    flatview_reclaim_push(caa_container_of(head, gm_flatview, rcu));
 }
 
 gm_flatview *gm_flatview_ref(gm_flatview *fv)
@@ -413,17 +559,77 @@ void gm_flatview_unref(gm_flatview *fv)
     }
 }
 
-void gm__flatview_unref_rcu(gm_flatview *fv)
+static void version_free(gm_flatview *fv)
 {
-    gm_flatview_unref(fv);
+    gm__gc_free(fv->sys, &fv->garbage);
+    gm__gc_release(fv->sys, &fv->garbage);
+    gm_region_unref(fv->root);
+    free(fv);
+}
+
+/*
+ * Free the versions nobody can reach any more: while the oldest version is
+ * dead, pop it; the garbage of the version after it then belongs to dead
+ * versions only. The last version also takes its whole tree along.
+ */
+static void history_collect(gm_system *sys, struct gm_history *h)
+{
+    while (h->oldest && h->oldest->dead) {
+        gm_flatview *fv = h->oldest;
+
+        h->oldest = fv->hnext;
+        if (h->oldest) {
+            gm__gc_free(sys, &h->oldest->garbage);
+        } else {
+            h->newest = NULL;
+            free_all(sys, fv->tree);
+        }
+        version_free(fv);
+    }
+    if (!h->oldest && h->orphan) {
+        free(h);
+    }
+}
+
+void gm__history_orphan(gm_system *sys, struct gm_history *hist)
+{
+    if (hist) {
+        hist->orphan = true;
+        history_collect(sys, hist);
+    }
+}
+
+void gm__flatview_discard(gm_flatview *fv)
+{
+    struct gm_history *h = fv->hist;
+
+    if (h) {
+        gm_flatview **pp = &h->oldest, *prev = NULL;
+
+        while (*pp != fv) {
+            prev = *pp;
+            pp = &(*pp)->hnext;
+        }
+        *pp = NULL;
+        h->newest = prev;
+    }
+    gm__fv_discard(fv->sys, fv->tree);
+    fv->garbage.n = 0; /* its entries live on in older versions */
+    gm__gc_release(fv->sys, &fv->garbage);
+    gm_region_unref(fv->root);
+    free(fv);
 }
 
 /* Called by gm__reclaim() under the writer lock. */
 void gm__flatview_free(gm_flatview *fv)
 {
-    gm__fv_node_unref(fv->sys, fv->tree);
-    gm_region_unref(fv->root);
-    free(fv);
+    if (!fv->hist) {
+        free_all(fv->sys, fv->tree);
+        version_free(fv);
+        return;
+    }
+    fv->dead = true;
+    history_collect(fv->sys, fv->hist);
 }
 
 gm_region *gm_flatview_root(const gm_flatview *fv)

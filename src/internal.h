@@ -129,22 +129,62 @@ struct gm_range {
     uint8_t mask;
 };
 
+/*
+ * Memory of flat views is reclaimed by generation, not by reference
+ * counts: building version g of a view copies the nodes it changes and
+ * drops the replaced ones on version g's garbage list; that list is freed
+ * once every version older than g is gone (struct gm_history). Objects
+ * created by the commit in progress (gen == sys->gen) are private to it and
+ * are changed or freed in place.
+ */
+enum gm_gc_kind {
+    GM_GC_NODE,
+    GM_GC_REC,
+};
+struct gm_gc_ent {
+    void *p;
+    enum gm_gc_kind kind;
+};
+typedef GM_VEC(struct gm_gc_ent) gm_gcvec;
+
+/* An immutable range record: what dispatch tables point at. */
+struct gm_rrec {
+    uint64_t gen;
+    struct gm_range rg; /* holds one reference on rg.mr */
+};
+
 struct gm_fv_node {
     struct gm_fv_node *l, *r;
-    uint64_t gen;     /* commit generation that created it */
+    uint64_t gen;        /* commit generation that created it */
     uint32_t prio;
-    atomic_uint refcnt;
-    size_t count;     /* ranges in this subtree */
-    struct gm_range rg;
+    size_t count;        /* ranges in this subtree */
+    struct gm_range rg;  /* copy of rec->rg, for cache-friendly walks */
+    struct gm_rrec *rec; /* shared by the copies of this node */
+};
+
+struct gm_history {
+    gm_flatview *oldest, *newest; /* versions not yet reclaimed */
+    bool orphan;                  /* its view state is gone */
 };
 
 struct gm_flatview {
     atomic_long refcnt;
     gm_system *sys;
-    gm_region *root;           /* referenced; NULL for an empty view */
-    struct gm_fv_node *tree;   /* owned reference */
+    gm_region *root;          /* referenced; NULL for an empty view */
+    struct gm_fv_node *tree;
+    struct gm_history *hist;  /* NULL: standalone (empty) view */
+    gm_flatview *hnext;       /* next newer version */
+    bool dead;                /* refcount reached 0 after a grace period */
+    gm_gcvec garbage;         /* dropped when this version was made */
     struct rcu_head rcu;
     struct gm_flatview *reclaim_next;
+};
+
+/* Per-commit context of one view state's tree edits. */
+struct gm_txn {
+    gm_system *sys;
+    gm_gcvec *gc;
+    int err;
 };
 
 bool gm__range_equal(const struct gm_range *a, const struct gm_range *b);
@@ -152,22 +192,29 @@ bool gm__range_can_merge(const struct gm_range *a, const struct gm_range *b);
 void gm__range_to_section(const struct gm_range *rg, gm_space *as,
                           struct gm_section *s);
 
-struct gm_fv_node *gm__fv_node_ref(struct gm_fv_node *n);
-/* Drop a reference; writer lock held (nodes are recycled per system). */
-void gm__fv_node_unref(gm_system *sys, struct gm_fv_node *n);
 void gm__fv_cache_free(gm_system *sys);
-/* Split t (consumed) into ranges starting before key and the rest. */
-void gm__fv_split(gm_system *sys, struct gm_fv_node *t, uint64_t key,
+/* Split t into ranges starting before key and the rest. */
+void gm__fv_split(struct gm_txn *tx, struct gm_fv_node *t, uint64_t key,
                   struct gm_fv_node **lt, struct gm_fv_node **ge);
-struct gm_fv_node *gm__fv_join(gm_system *sys, struct gm_fv_node *a,
+struct gm_fv_node *gm__fv_join(struct gm_txn *tx, struct gm_fv_node *a,
                                struct gm_fv_node *b);
-int gm__fv_insert(gm_system *sys, struct gm_fv_node **t,
+int gm__fv_insert(struct gm_txn *tx, struct gm_fv_node **t,
                   const struct gm_range *rg);
-void gm__fv_delete(gm_system *sys, struct gm_fv_node **t, uint64_t start);
-/* Build a tree from sorted ranges; NULL on ENOMEM (nothing leaked). */
-int gm__fv_build(gm_system *sys, const struct gm_range *v, size_t n,
+void gm__fv_delete(struct gm_txn *tx, struct gm_fv_node **t, uint64_t start);
+/* Drop every node and range of t (ranges removed from the view). */
+void gm__fv_drop_all(struct gm_txn *tx, struct gm_fv_node *t);
+/* Build a tree from sorted ranges; -ENOMEM leaves nothing behind. */
+int gm__fv_build(struct gm_txn *tx, const struct gm_range *v, size_t n,
                  struct gm_fv_node **out);
+/* Free what this commit created in an unpublished tree. */
+void gm__fv_discard(gm_system *sys, struct gm_fv_node *t);
+void gm__gc_free(gm_system *sys, gm_gcvec *gc);
+/* Give a garbage list an array from the pool / return it to the pool. */
+void gm__gc_prepare(gm_system *sys, gm_gcvec *gc);
+void gm__gc_release(gm_system *sys, gm_gcvec *gc);
 const struct gm_range *gm__fv_find(const struct gm_fv_node *t, uint64_t addr);
+/* The record of the range containing addr, or NULL. */
+struct gm_rrec *gm__fv_find_rec(const struct gm_fv_node *t, uint64_t addr);
 const struct gm_range *gm__fv_find_start(const struct gm_fv_node *t,
                                          uint64_t start);
 /* Visit ranges with start in [lo, hi] (inclusive hi) in order. */
@@ -176,8 +223,14 @@ int gm__fv_walk(const struct gm_fv_node *t, uint64_t lo, uint64_t hi,
                 void *opaque);
 size_t gm__fv_count(const struct gm_fv_node *t);
 
+/* A new version of hist (NULL: standalone); takes over tree and *gc. */
 gm_flatview *gm__flatview_new(gm_system *sys, gm_region *root,
-                              struct gm_fv_node *tree);
+                              struct gm_fv_node *tree, struct gm_history *hist,
+                              gm_gcvec *gc);
+/* Undo gm__flatview_new() of a version that was never published. */
+void gm__flatview_discard(gm_flatview *fv);
+/* The view state lets go of its history. */
+void gm__history_orphan(gm_system *sys, struct gm_history *hist);
 /* Unref whose final free happens after an RCU grace period. */
 void gm__flatview_unref_rcu(gm_flatview *fv);
 
@@ -187,6 +240,7 @@ typedef GM_VEC(struct gm_range) gm_rangevec;
 int gm__render(gm_system *sys, gm_region *root, gm_u128 lo, gm_u128 hi,
                gm_rangevec *out);
 uint8_t gm__region_log_mask(gm_system *sys, gm_region *mr);
+void gm__render_scratch_free(gm_system *sys);
 
 /* commit.c - dirty windows, view states, the update. */
 struct gm_window {
@@ -205,6 +259,8 @@ struct gm_vstate {
     gm_system *sys;
     gm_region *root;     /* NULL: the shared empty view */
     gm_flatview *cur;    /* current view (one reference) */
+    struct gm_history *hist; /* versions of this state's views */
+    gm_gcvec gc;         /* scratch: dropped by the version being built */
     unsigned users;      /* spaces resolved to this state */
     bool full;           /* render everything at the next commit */
     gm_winvec win;    /* pending re-render windows */
@@ -222,6 +278,22 @@ struct gm_vstate {
     bool changed;    /* ranges changed (new view to publish) */
     bool ev_changed; /* eventfd set changed */
     bool processed;  /* next_view / next_evfds valid */
+};
+
+struct gm_span {
+    gm_u128 s, e;  /* [s, e), edges are range boundaries of the old view */
+    size_t n0, n1; /* its new ranges in the scratch vector */
+    size_t o0, o1; /* its old ranges */
+};
+typedef GM_VEC(struct gm_span) gm_spanvec;
+
+/* Buffers reused by every commit (writer lock). */
+struct gm_scratch {
+    gm_rangevec nv, ov;
+    gm_spanvec spans, evspans;
+    gm_winvec all;
+    gm_evvec added;
+    void *render; /* render.c's own buffers */
 };
 
 struct gm_space {
@@ -261,6 +333,7 @@ struct gm_system {
     bool topo_dirty;   /* re-resolve flat-view roots */
     bool all_dirty;    /* re-render every view */
     bool pending;      /* some window or space change awaits a commit */
+    size_t nr_evfds;   /* ioeventfds on all regions */
     bool verify;       /* GM_DEBUG_VERIFY: compare with full renders */
     size_t visits;     /* window propagation work in this transaction */
 
@@ -270,6 +343,9 @@ struct gm_system {
 
     struct gm_fv_node *node_cache; /* recycled view nodes (writer lock) */
     size_t node_cache_n;
+    gm_gcvec gcpool[16]; /* recycled garbage lists (writer lock) */
+    struct gm_scratch scr;
+    unsigned gcpool_n;
 
     atomic_long nr_regions;
     gm_flatview *_Atomic reclaim; /* views past their grace period */

@@ -94,13 +94,22 @@ static struct gm_itree_node *join(struct gm_itree_node *a,
 
 void gm__itree_insert(struct gm_itree_node **root, struct gm_itree_node *n)
 {
-    struct gm_itree_node *lt, *ge;
+    struct gm_itree_node **link = root;
 
-    n->l = n->r = NULL;
     n->prio = hash_ptr(n);
     n->max_end = n->end;
-    split(*root, n, &lt, &ge);
-    *root = join(join(lt, n), ge);
+    /* Descend to where n's priority puts it, then split that subtree. */
+    while (*link && (*link)->prio >= n->prio) {
+        struct gm_itree_node *t = *link;
+
+        if (n->end > t->max_end) {
+            t->max_end = n->end;
+        }
+        link = key_lt(n, t) ? &t->l : &t->r;
+    }
+    split(*link, n, &n->l, &n->r);
+    fix(n);
+    *link = n;
 }
 
 static struct gm_itree_node *remove_rec(struct gm_itree_node *t,

@@ -308,11 +308,19 @@ static void print_tree(struct pctx *p, gm_region *r, unsigned level,
 struct group {
     const void *key;
     struct ptrvec spaces;
+    bool shown; /* JSON: the root tree was written */
 };
 
+/*
+ * struct group_list - the spaces grouped by root or by flat view.
+ * @v, @n, @cap: groups in order of first appearance.
+ * @order: every space in creation order; @nspaces: their number.
+ */
 struct group_list {
     struct group *v;
     size_t n, cap;
+    struct ptrvec order;
+    size_t nspaces;
     bool by_view; /* key is the flat view (with a reference) */
     int rc;
 };
@@ -354,10 +362,12 @@ static int group_space(gm_space *as, void *opaque)
         }
         gl->v[gl->n++] = (struct group){.key = key};
     }
-    if (ptrvec_push(&gl->v[i].spaces, as) < 0) {
+    if (ptrvec_push(&gl->v[i].spaces, as) < 0 ||
+        ptrvec_push(&gl->order, as) < 0) {
         gl->rc = -ENOMEM;
         return 1;
     }
+    gl->nspaces++;
     return 0;
 }
 
@@ -370,6 +380,7 @@ static void groups_free(struct group_list *gl)
         free(gl->v[i].spaces.v);
     }
     free(gl->v);
+    free(gl->order.v);
 }
 
 static int group_spaces(gm_system *sys, struct group_list *gl, bool by_view)
@@ -635,16 +646,28 @@ static void print_json(struct pctx *p, gm_system *sys)
     }
     emit(p, "{\n  \"version\": \"%s\",\n  \"address_spaces\": [",
          gm_version_string());
-    for (size_t i = 0, k = 0; i < gl.n && !p->rc; i++) {
-        struct ptrvec *sp = &gl.v[i].spaces;
+    /* In creation order; a root shared with an earlier space is not
+     * repeated, only named by its id. */
+    for (size_t i = 0; i < gl.n; i++) {
+        gl.v[i].shown = false;
+    }
+    for (size_t k = 0; k < gl.nspaces && !p->rc; k++) {
+        gm_space *as = gl.order.v[k];
+        gm_region *root = gm_space_root(as);
+        size_t g = 0;
 
-        for (size_t j = 0; j < sp->n; j++, k++) {
-            emit(p, "%s\n    {\"name\": ", k ? "," : "");
-            json_string(p, gm_space_name(sp->v[j]));
-            emit(p, ", \"root\": ");
-            json_tree(p, gm_space_root(sp->v[j]), 2);
-            emit(p, "}");
+        while (gl.v[g].key != root) {
+            g++;
         }
+        emit(p, "%s\n    {\"name\": ", k ? "," : "");
+        json_string(p, gm_space_name(as));
+        emit(p, ", \"root_id\": %ld", json_id(p, root));
+        if (!gl.v[g].shown) {
+            gl.v[g].shown = true;
+            emit(p, ", \"root\": ");
+            json_tree(p, root, 2);
+        }
+        emit(p, "}");
     }
     groups_free(&gl);
     emit(p, "\n  ],\n  \"alias_targets\": [");

@@ -284,6 +284,7 @@ void gm__region_destroy(gm_region *r)
         munmap(r->ram, r->ram_len);
     }
     gm__vec_free(&r->aliased_by);
+    r->sys->nr_evfds -= r->evfds.n;
     gm__vec_free(&r->evfds);
     region_free_raw(r);
 }
@@ -706,12 +707,14 @@ static int eventfd_common(gm_region *r, uint64_t addr, unsigned size,
                     (r->evfds.n - i) * sizeof(e));
             r->evfds.v[i] = e;
             r->evfds.n++;
+            sys->nr_evfds++;
             gm__mark_region_evfd(r);
         }
     } else {
         memmove(&r->evfds.v[i], &r->evfds.v[i + 1],
                 (r->evfds.n - i - 1) * sizeof(e));
         r->evfds.n--;
+        sys->nr_evfds--;
         gm__mark_region_evfd(r);
     }
     if (gm__end(sys, err) && !ret) {

@@ -36,10 +36,31 @@ struct piece {
 
 typedef GM_VEC(struct piece) piecevec;
 
+/* Buffers kept across commits in sys->scr.render. */
+struct rscratch {
+    piecevec pv;  /* the pieces of the window being rendered */
+    piecevec res; /* temporary of fill_gaps / overlay */
+    GM_VEC(gm_region *) kids; /* a stack of per-level child lists */
+};
+
 struct rctx {
     gm_system *sys;
+    struct rscratch *rs;
     int err;
 };
+
+void gm__render_scratch_free(gm_system *sys)
+{
+    struct rscratch *rs = sys->scr.render;
+
+    if (rs) {
+        gm__vec_free(&rs->pv);
+        gm__vec_free(&rs->res);
+        gm__vec_free(&rs->kids);
+        free(rs);
+        sys->scr.render = NULL;
+    }
+}
 
 uint8_t gm__region_log_mask(gm_system *sys, gm_region *mr)
 {
@@ -59,18 +80,13 @@ static int push_piece(piecevec *out, gm_u128 s, gm_u128 e, gm_region *mr,
     return gm__vec_push(out, p);
 }
 
-struct kids {
-    GM_VEC(gm_region *) v;
-    int err;
-};
-
 static void collect_kid(struct gm_itree_node *n, void *opaque)
 {
-    struct kids *k = opaque;
+    struct rctx *c = opaque;
     gm_region *r = caa_container_of(n, gm_region, inode);
 
-    if (r->enabled && gm__vec_push(&k->v, r)) {
-        k->err = -ENOMEM;
+    if (r->enabled && gm__vec_push(&c->rs->kids, r)) {
+        c->err = -ENOMEM;
     }
 }
 
@@ -83,14 +99,6 @@ static int cmp_render_order(const void *a, const void *b)
         return x->priority > y->priority ? -1 : 1;
     }
     return x->seq > y->seq ? -1 : (x->seq < y->seq ? 1 : 0);
-}
-
-static int cmp_addr(const void *a, const void *b)
-{
-    const gm_region *x = *(gm_region *const *)a;
-    const gm_region *y = *(gm_region *const *)b;
-
-    return x->addr < y->addr ? -1 : (x->addr > y->addr ? 1 : 0);
 }
 
 /* Sweep event: a piece starting or ending. */
@@ -158,15 +166,17 @@ static void heap_pop(struct heap *h)
  * Combine pieces[from..] where piece i belongs to child rank[i]: keep, at
  * each point, the piece with the smallest rank. Replaces out[from..].
  */
-static int overlay(piecevec *out, size_t from, const uint32_t *rank,
-                   uint32_t nranks)
+static int overlay(struct rctx *c, piecevec *out, size_t from,
+                   const uint32_t *rank, uint32_t nranks)
 {
     size_t np = out->n - from;
     struct sev *ev = malloc(2 * np * sizeof(*ev));
     struct heap h = {malloc((np + 1) * sizeof(uint32_t)), 0};
     int32_t *active = malloc(nranks * sizeof(*active));
-    piecevec res = {0};
+    piecevec res = c->rs->res;
     int ret = 0;
+
+    res.n = 0;
 
     if (!ev || !h.v || !active) {
         ret = -ENOMEM;
@@ -221,7 +231,7 @@ out:
     free(ev);
     free(h.v);
     free(active);
-    gm__vec_free(&res);
+    c->rs->res = res;
     return ret;
 }
 
@@ -232,60 +242,61 @@ static void render_children(struct rctx *c, gm_region *mr, gm_i128 base,
                             gm_i128 lo, gm_i128 hi, bool ro, bool nv,
                             piecevec *out)
 {
-    struct kids k = {{0}, 0};
     size_t from = out->n;
+    size_t k0 = c->rs->kids.n, k1, nk;
     bool disjoint = true;
 
     gm__itree_query(mr->child_index, (gm_u128)(lo - base),
-                    (gm_u128)(hi - base), collect_kid, &k);
-    if (k.err) {
-        c->err = k.err;
+                    (gm_u128)(hi - base), collect_kid, c);
+    k1 = c->rs->kids.n;
+    nk = k1 - k0;
+    if (c->err || nk == 0) {
         goto out;
     }
-    if (k.v.n == 0) {
+    if (nk == 1) {
+        render(c, c->rs->kids.v[k0], base, lo, hi, ro, nv, out);
         goto out;
     }
-    if (k.v.n == 1) {
-        render(c, k.v.v[0], base, lo, hi, ro, nv, out);
-        goto out;
-    }
-    /* Disjoint extents (clipped to the window) render in address order. */
-    qsort(k.v.v, k.v.n, sizeof(*k.v.v), cmp_addr);
-    for (size_t i = 1; i < k.v.n; i++) {
-        gm_region *a = k.v.v[i - 1];
+    /*
+     * Disjoint extents (in start order, as the index returns them) render
+     * in address order. Entries are read by index: deeper levels push onto
+     * the same stack and may move it.
+     */
+    for (size_t i = k0 + 1; i < k1; i++) {
+        gm_region *a = c->rs->kids.v[i - 1];
         gm_u128 a_end = (gm_u128)a->addr + a->size;
-        if (a_end > k.v.v[i]->addr) {
+        if (a_end > c->rs->kids.v[i]->addr) {
             disjoint = false;
             break;
         }
     }
     if (disjoint) {
-        for (size_t i = 0; i < k.v.n && !c->err; i++) {
-            render(c, k.v.v[i], base, lo, hi, ro, nv, out);
+        for (size_t i = k0; i < k1 && !c->err; i++) {
+            render(c, c->rs->kids.v[i], base, lo, hi, ro, nv, out);
         }
         goto out;
     }
     /* Overlapping children: render each, then keep the best-ranked. */
-    qsort(k.v.v, k.v.n, sizeof(*k.v.v), cmp_render_order);
+    qsort(c->rs->kids.v + k0, nk, sizeof(gm_region *), cmp_render_order);
     {
         GM_VEC(uint32_t) rank = {0};
 
-        for (size_t i = 0; i < k.v.n && !c->err; i++) {
+        for (size_t i = k0; i < k1 && !c->err; i++) {
             size_t before = out->n;
-            render(c, k.v.v[i], base, lo, hi, ro, nv, out);
+            render(c, c->rs->kids.v[i], base, lo, hi, ro, nv, out);
             for (size_t j = before; j < out->n && !c->err; j++) {
-                if (gm__vec_push(&rank, (uint32_t)i)) {
+                if (gm__vec_push(&rank, (uint32_t)(i - k0))) {
                     c->err = -ENOMEM;
                 }
             }
         }
         if (!c->err && out->n > from) {
-            c->err = overlay(out, from, rank.v, (uint32_t)k.v.n);
+            c->err = overlay(c, out, from, rank.v, (uint32_t)nk);
         }
         gm__vec_free(&rank);
     }
 out:
-    gm__vec_free(&k.v);
+    c->rs->kids.n = k0;
 }
 
 /* Fill the gaps of out[from..] inside [lo, hi) with mr. */
@@ -294,8 +305,10 @@ static void fill_gaps(struct rctx *c, gm_region *mr, gm_i128 base,
                       piecevec *out, size_t from)
 {
     size_t n = out->n - from;
-    piecevec res = {0};
+    piecevec res = c->rs->res;
     gm_i128 pos = lo;
+
+    res.n = 0;
 
     if (n == 0) {
         if (push_piece(out, (gm_u128)lo, (gm_u128)hi, mr,
@@ -305,6 +318,7 @@ static void fill_gaps(struct rctx *c, gm_region *mr, gm_i128 base,
         return;
     }
     if (gm__vec_reserve(&res, 2 * n + 1)) {
+        c->rs->res = res;
         c->err = -ENOMEM;
         return;
     }
@@ -328,7 +342,7 @@ static void fill_gaps(struct rctx *c, gm_region *mr, gm_i128 base,
         memcpy(out->v + from, res.v, res.n * sizeof(*res.v));
         out->n = from + res.n;
     }
-    gm__vec_free(&res);
+    c->rs->res = res;
 }
 
 static void render(struct rctx *c, gm_region *mr, gm_i128 base, gm_i128 lo,
@@ -370,9 +384,20 @@ static void render(struct rctx *c, gm_region *mr, gm_i128 base, gm_i128 lo,
 int gm__render(gm_system *sys, gm_region *root, gm_u128 lo, gm_u128 hi,
                gm_rangevec *out)
 {
-    struct rctx c = {sys, 0};
-    piecevec pv = {0};
+    struct rscratch *rs = sys->scr.render;
+    struct rctx c = {sys, NULL, 0};
+    piecevec pv;
 
+    if (!rs) {
+        rs = calloc(1, sizeof(*rs));
+        if (!rs) {
+            return -ENOMEM;
+        }
+        sys->scr.render = rs;
+    }
+    c.rs = rs;
+    pv = rs->pv;
+    pv.n = 0;
     if (root) {
         render(&c, root, 0, (gm_i128)lo, (gm_i128)hi, false, false, &pv);
     }
@@ -395,6 +420,6 @@ int gm__render(gm_system *sys, gm_region *root, gm_u128 lo, gm_u128 hi,
             c.err = -ENOMEM;
         }
     }
-    gm__vec_free(&pv);
+    rs->pv = pv;
     return c.err;
 }

@@ -37,7 +37,7 @@ gm_space *gm_space_new(gm_system *sys, gm_region *root, const char *name,
         gm__error_set(err, -ENOMEM, "cannot allocate address space");
         return NULL;
     }
-    as->view = gm__flatview_new(sys, NULL, NULL);
+    as->view = gm__flatview_new(sys, NULL, NULL, NULL, NULL);
     if (!as->view) {
         free(as->name);
         free(as);
