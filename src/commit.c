@@ -587,7 +587,8 @@ out:
 }
 
 static void verify_view(gm_system *sys, struct gm_vstate *vs,
-                        const struct gm_fv_node *t);
+                        const struct gm_fv_node *t,
+                        const struct gm_dispatch *d);
 
 /* Compute vs->next_view, events and eventfd changes. */
 static int vstate_process(gm_system *sys, struct gm_vstate *vs)
@@ -595,6 +596,7 @@ static int vstate_process(gm_system *sys, struct gm_vstate *vs)
     struct gm_fv_node *old = vs->cur ? vs->cur->tree : NULL;
     struct gm_fv_node *t = old; /* working tree: old nodes stay intact */
     struct gm_txn tx = {sys, &vs->gc, 0};
+    struct gm_dispatch disp = {0, 0};
     struct gm_scratch *scr = &sys->scr;
     gm_rangevec nv = scr->nv, ov = scr->ov;
     spanvec spans = scr->spans, evspans = scr->evspans;
@@ -607,6 +609,9 @@ static int vstate_process(gm_system *sys, struct gm_vstate *vs)
         ret = gm__render(sys, vs->root, 0, SPACE_END, &nv);
         if (!ret) {
             ret = gm__fv_build(&tx, nv.v, nv.n, &t);
+        }
+        if (!ret) {
+            ret = gm__dispatch_update(&tx, &disp, t, 0, SPACE_END);
         }
         if (ret) {
             goto fail;
@@ -678,6 +683,13 @@ static int vstate_process(gm_system *sys, struct gm_vstate *vs)
             ret = splice(&tx, &t, sp->s, sp->e, ov.v + sp->o0,
                          sp->o1 - sp->o0, nv.v + sp->n0, sp->n1 - sp->n0);
         }
+        if (vs->cur) {
+            disp = vs->cur->disp;
+        }
+        for (size_t i = 0; i < spans.n && !ret; i++) {
+            ret = gm__dispatch_update(&tx, &disp, t, spans.v[i].s,
+                                      spans.v[i].e);
+        }
         if (ret) {
             goto fail;
         }
@@ -713,7 +725,7 @@ static int vstate_process(gm_system *sys, struct gm_vstate *vs)
 
 publish:
     if (sys->verify) {
-        verify_view(sys, vs, t);
+        verify_view(sys, vs, t, vs->changed ? &disp : &vs->cur->disp);
     }
     if (vs->changed) {
         vs->next_view = gm__flatview_new(sys, vs->root, t, vs->hist, &vs->gc);
@@ -721,10 +733,12 @@ publish:
             ret = -ENOMEM;
             goto fail;
         }
+        vs->next_view->disp = disp;
     }
     vs->processed = true;
     goto out;
 fail:
+    gm__dispatch_discard(sys, &disp);
     gm__fv_discard(sys, t);
     vs->gc.n = 0; /* still used by the current version */
 out:
@@ -736,8 +750,21 @@ out:
 }
 
 /* Debug check: the incremental tree equals a full render. */
+static bool dispatch_agrees(const struct gm_dispatch *d, uint64_t addr,
+                            const struct gm_range *want)
+{
+    const struct gm_range *got = gm__dispatch_lookup(d, addr);
+
+    if (!want || !got) {
+        return want == got;
+    }
+    return got->start == want->start && got->last == want->last &&
+           got->mr == want->mr && got->offset == want->offset;
+}
+
 static void verify_view(gm_system *sys, struct gm_vstate *vs,
-                        const struct gm_fv_node *t)
+                        const struct gm_fv_node *t,
+                        const struct gm_dispatch *d)
 {
     gm_rangevec full = {0}, have = {0};
     struct walk_ctx c = {&have, 0};
@@ -753,6 +780,33 @@ static void verify_view(gm_system *sys, struct gm_vstate *vs,
     for (size_t i = 0; same && i < full.n; i++) {
         same = gm__range_equal(&full.v[i], &have.v[i]) &&
                full.v[i].mask == have.v[i].mask;
+    }
+    /* The dispatch table must agree at every edge and in every hole. */
+    for (size_t i = 0; same && i < have.n; i++) {
+        const struct gm_range *rg = &have.v[i];
+        if (!dispatch_agrees(d, rg->start, rg) ||
+            !dispatch_agrees(d, rg->last, rg) ||
+            !dispatch_agrees(d, rg->start + (rg->last - rg->start) / 2, rg)) {
+            fprintf(stderr, "guestmem: GM_DEBUG_VERIFY: dispatch disagrees "
+                            "on range %016llx-%016llx\n",
+                    (unsigned long long)rg->start,
+                    (unsigned long long)rg->last);
+            same = false;
+        }
+        uint64_t hole = rg->last + 1;
+        if (rg->last != UINT64_MAX &&
+            (i + 1 == have.n || have.v[i + 1].start > hole) &&
+            !dispatch_agrees(d, hole, NULL)) {
+            fprintf(stderr, "guestmem: GM_DEBUG_VERIFY: dispatch maps hole "
+                            "at %016llx\n",
+                    (unsigned long long)hole);
+            same = false;
+        }
+    }
+    if (same && (!have.n || have.v[0].start > 0) &&
+        !dispatch_agrees(d, 0, NULL)) {
+        fprintf(stderr, "guestmem: GM_DEBUG_VERIFY: dispatch maps 0\n");
+        same = false;
     }
     if (!same) {
         fprintf(stderr, "guestmem: GM_DEBUG_VERIFY: incremental view of "

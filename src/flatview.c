@@ -117,7 +117,7 @@ static void rec_free(struct gm_rrec *r)
     free(r);
 }
 
-static void gc_push(struct gm_txn *tx, void *p, enum gm_gc_kind kind)
+void gm__gc_push(struct gm_txn *tx, void *p, enum gm_gc_kind kind)
 {
     struct gm_gc_ent e = {p, kind};
 
@@ -135,7 +135,7 @@ static void drop_node(struct gm_txn *tx, struct gm_fv_node *n)
     if (n->gen == tx->sys->gen) {
         node_free(tx->sys, n);
     } else {
-        gc_push(tx, n, GM_GC_NODE);
+        gm__gc_push(tx, n, GM_GC_NODE);
     }
 }
 
@@ -144,17 +144,24 @@ static void drop_rec(struct gm_txn *tx, struct gm_rrec *r)
     if (r->gen == tx->sys->gen) {
         rec_free(r);
     } else {
-        gc_push(tx, r, GM_GC_REC);
+        gm__gc_push(tx, r, GM_GC_REC);
     }
 }
 
 void gm__gc_free(gm_system *sys, gm_gcvec *gc)
 {
     for (size_t i = 0; i < gc->n; i++) {
-        if (gc->v[i].kind == GM_GC_NODE) {
+        switch (gc->v[i].kind) {
+        case GM_GC_NODE:
             node_free(sys, gc->v[i].p);
-        } else {
+            break;
+        case GM_GC_REC:
             rec_free(gc->v[i].p);
+            break;
+        case GM_GC_DNODE:
+        case GM_GC_SUBPAGE:
+            free(gc->v[i].p);
+            break;
         }
     }
     gc->n = 0;
@@ -445,6 +452,32 @@ struct gm_rrec *gm__fv_find_rec(const struct gm_fv_node *t, uint64_t addr)
     return NULL;
 }
 
+const struct gm_range *gm__fv_next(const struct gm_fv_node *t, uint64_t addr)
+{
+    const struct gm_range *best = NULL;
+
+    while (t) {
+        if (t->rg.start > addr) {
+            best = &t->rg;
+            t = t->l;
+        } else {
+            t = t->r;
+        }
+    }
+    return best;
+}
+
+const struct gm_range *gm__fv_last(const struct gm_fv_node *t)
+{
+    if (!t) {
+        return NULL;
+    }
+    while (t->r) {
+        t = t->r;
+    }
+    return &t->rg;
+}
+
 const struct gm_range *gm__fv_find_start(const struct gm_fv_node *t,
                                          uint64_t start)
 {
@@ -582,6 +615,7 @@ static void history_collect(gm_system *sys, struct gm_history *h)
             gm__gc_free(sys, &h->oldest->garbage);
         } else {
             h->newest = NULL;
+            gm__dispatch_free(&fv->disp);
             free_all(sys, fv->tree);
         }
         version_free(fv);
@@ -613,6 +647,7 @@ void gm__flatview_discard(gm_flatview *fv)
         *pp = NULL;
         h->newest = prev;
     }
+    gm__dispatch_discard(fv->sys, &fv->disp);
     gm__fv_discard(fv->sys, fv->tree);
     fv->garbage.n = 0; /* its entries live on in older versions */
     gm__gc_release(fv->sys, &fv->garbage);
@@ -624,6 +659,7 @@ void gm__flatview_discard(gm_flatview *fv)
 void gm__flatview_free(gm_flatview *fv)
 {
     if (!fv->hist) {
+        gm__dispatch_free(&fv->disp);
         free_all(fv->sys, fv->tree);
         version_free(fv);
         return;

@@ -140,6 +140,8 @@ struct gm_range {
 enum gm_gc_kind {
     GM_GC_NODE,
     GM_GC_REC,
+    GM_GC_DNODE,
+    GM_GC_SUBPAGE,
 };
 struct gm_gc_ent {
     void *p;
@@ -162,6 +164,32 @@ struct gm_fv_node {
     struct gm_rrec *rec; /* shared by the copies of this node */
 };
 
+/* dispatch.c - radix table from page number to range (see there). */
+#define GM_PAGE_BITS 12
+#define GM_PAGE_SIZE (1u << GM_PAGE_BITS)
+#define GM_DNODE_ENTRIES 512
+#define GM_DISPATCH_LEVELS 6
+
+struct gm_dnode {
+    uint64_t gen;
+    unsigned level; /* entries cover 2^(12 + 9 * level) bytes */
+    uintptr_t e[GM_DNODE_ENTRIES];
+};
+
+struct gm_subpage {
+    uint64_t gen;
+    unsigned n;
+    struct {
+        uint16_t start;      /* offset in the page where this piece begins */
+        struct gm_rrec *rec; /* NULL: a hole */
+    } v[];
+};
+
+struct gm_dispatch {
+    uintptr_t root; /* tagged entry of the root node (0: empty) */
+    unsigned level; /* the root node's level */
+};
+
 struct gm_history {
     gm_flatview *oldest, *newest; /* versions not yet reclaimed */
     bool orphan;                  /* its view state is gone */
@@ -176,6 +204,7 @@ struct gm_flatview {
     gm_flatview *hnext;       /* next newer version */
     bool dead;                /* refcount reached 0 after a grace period */
     gm_gcvec garbage;         /* dropped when this version was made */
+    struct gm_dispatch disp;  /* address -> range */
     struct rcu_head rcu;
     struct gm_flatview *reclaim_next;
 };
@@ -209,6 +238,18 @@ int gm__fv_build(struct gm_txn *tx, const struct gm_range *v, size_t n,
 /* Free what this commit created in an unpublished tree. */
 void gm__fv_discard(gm_system *sys, struct gm_fv_node *t);
 void gm__gc_free(gm_system *sys, gm_gcvec *gc);
+void gm__gc_push(struct gm_txn *tx, void *p, enum gm_gc_kind kind);
+/* The first range starting after addr / the last range, or NULL. */
+const struct gm_range *gm__fv_next(const struct gm_fv_node *t, uint64_t addr);
+const struct gm_range *gm__fv_last(const struct gm_fv_node *t);
+
+/* dispatch.c */
+int gm__dispatch_update(struct gm_txn *tx, struct gm_dispatch *d,
+                        const struct gm_fv_node *t, gm_u128 s, gm_u128 e);
+void gm__dispatch_free(struct gm_dispatch *d);
+void gm__dispatch_discard(gm_system *sys, struct gm_dispatch *d);
+const struct gm_range *gm__dispatch_lookup(const struct gm_dispatch *d,
+                                           uint64_t addr);
 /* Give a garbage list an array from the pool / return it to the pool. */
 void gm__gc_prepare(gm_system *sys, gm_gcvec *gc);
 void gm__gc_release(gm_system *sys, gm_gcvec *gc);

@@ -1,0 +1,418 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dispatch.c - from a guest address to its range in O(levels), lock-free.
+ *
+ * Each flat view carries a radix table over page numbers (4 KiB pages,
+ * 512-entry nodes, up to 6 levels for the 64-bit space). An entry is
+ *   - empty (unassigned),
+ *   - a range record, when one range covers the entry's whole block: large
+ *     ranges stop high in the tree (a 1 GiB RAM block is one entry of a
+ *     level-2 node),
+ *   - a child node, or
+ *   - at the page level, a sub-page: the sorted boundaries of the ranges
+ *     sharing that page, searched by bisection. It costs 16 bytes per range
+ *     in the page; QEMU spends 8 KiB on every such page.
+ * The root sits at the lowest level that covers every assigned address, so
+ * a machine whose map ends below 512 GiB walks three levels, not six; the
+ * table grows a level when a range appears above its reach.
+ *
+ * Updates follow the flat view's: a commit recomputes the entries of the
+ * blocks that meet the spans where ranges changed, copying the nodes on the
+ * way (path copying) and sharing all others with the previous version that
+ * readers may still hold. Replaced nodes and sub-pages go on the version's
+ * garbage list (flatview.c). Entries always point at records of the same
+ * version's tree, so a reader holding a view can dereference them.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define DE_NODE 1u
+#define DE_REC 2u
+#define DE_SUB 3u
+#define DE_TAG(e) ((unsigned)((e) & 3u))
+#define DE_PTR(e) ((void *)((e) & ~(uintptr_t)3u))
+
+static inline unsigned level_shift(unsigned level)
+{
+    return GM_PAGE_BITS + 9 * level;
+}
+
+/* Size of the block an entry of a level-k node covers (k <= 5). */
+static inline gm_u128 entry_size(unsigned level)
+{
+    return (gm_u128)1 << level_shift(level);
+}
+
+static struct gm_dnode *dnode_alloc(struct gm_txn *tx, unsigned level)
+{
+    struct gm_dnode *n = malloc(sizeof(*n));
+
+    if (!n) {
+        tx->err = -ENOMEM;
+        return NULL;
+    }
+    n->gen = tx->sys->gen;
+    n->level = level;
+    return n;
+}
+
+static void drop_dnode(struct gm_txn *tx, struct gm_dnode *n)
+{
+    if (n->gen == tx->sys->gen) {
+        free(n);
+    } else {
+        gm__gc_push(tx, n, GM_GC_DNODE);
+    }
+}
+
+static void drop_entry(struct gm_txn *tx, uintptr_t e)
+{
+    if (DE_TAG(e) == DE_SUB) {
+        struct gm_subpage *sp = DE_PTR(e);
+        if (sp->gen == tx->sys->gen) {
+            free(sp);
+        } else {
+            gm__gc_push(tx, sp, GM_GC_SUBPAGE);
+        }
+    } else if (DE_TAG(e) == DE_NODE) {
+        /* A node replaced by a flat entry: drop its whole subtree. */
+        struct gm_dnode *n = DE_PTR(e);
+        for (unsigned i = 0; i < GM_DNODE_ENTRIES; i++) {
+            if (DE_TAG(n->e[i]) == DE_NODE || DE_TAG(n->e[i]) == DE_SUB) {
+                drop_entry(tx, n->e[i]);
+            }
+        }
+        drop_dnode(tx, n);
+    }
+}
+
+static uintptr_t make_entry(struct gm_txn *tx, const struct gm_fv_node *t,
+                            unsigned level, gm_u128 b);
+static void discard_node(gm_system *sys, struct gm_dnode *n);
+
+static uintptr_t make_subpage(struct gm_txn *tx, const struct gm_fv_node *t,
+                              uint64_t page)
+{
+    struct gm_subpage *sp;
+    uint64_t last = page + GM_PAGE_SIZE - 1;
+    uint64_t pos = page;
+    unsigned n = 0, cap = 8;
+
+    sp = malloc(sizeof(*sp) + cap * sizeof(sp->v[0]));
+    if (!sp) {
+        tx->err = -ENOMEM;
+        return 0;
+    }
+    sp->gen = tx->sys->gen;
+    while (pos <= last) {
+        struct gm_rrec *rec = gm__fv_find_rec(t, pos);
+        uint64_t end; /* inclusive end of this piece */
+
+        if (rec) {
+            end = rec->rg.last < last ? rec->rg.last : last;
+        } else {
+            const struct gm_range *nx = gm__fv_next(t, pos);
+            end = nx && nx->start <= last ? nx->start - 1 : last;
+        }
+        if (n == cap) {
+            struct gm_subpage *nsp;
+            cap *= 2;
+            nsp = realloc(sp, sizeof(*sp) + cap * sizeof(sp->v[0]));
+            if (!nsp) {
+                free(sp);
+                tx->err = -ENOMEM;
+                return 0;
+            }
+            sp = nsp;
+        }
+        sp->v[n].start = (uint16_t)(pos - page);
+        sp->v[n].rec = rec;
+        n++;
+        if (end == last) {
+            break;
+        }
+        pos = end + 1;
+    }
+    sp->n = n;
+    return (uintptr_t)sp | DE_SUB;
+}
+
+/* A node at level-1 covering [b, b + entry_size(level)). */
+static uintptr_t make_node(struct gm_txn *tx, const struct gm_fv_node *t,
+                           unsigned level, gm_u128 b)
+{
+    struct gm_dnode *n = dnode_alloc(tx, level - 1);
+    gm_u128 step = entry_size(level - 1);
+    gm_u128 known_end = 0; /* entries below this repeat `known` */
+    uintptr_t known = 0;
+
+    if (!n) {
+        return 0;
+    }
+    for (unsigned i = 0; i < GM_DNODE_ENTRIES; i++) {
+        gm_u128 x = b + i * step;
+
+        if (x + step <= known_end) {
+            n->e[i] = known; /* same record, or still a hole */
+            continue;
+        }
+        n->e[i] = make_entry(tx, t, level - 1, x);
+        if (x >= GM_SIZE_2_64) {
+            continue;
+        }
+        /* Learn how far this entry's content repeats. */
+        struct gm_rrec *rec = gm__fv_find_rec(t, (uint64_t)x);
+        if (rec) {
+            known = DE_TAG(n->e[i]) == DE_REC ? n->e[i] : 0;
+            known_end = known ? (gm_u128)rec->rg.last + 1 : 0;
+        } else {
+            const struct gm_range *nx = gm__fv_next(t, (uint64_t)x);
+            known = 0;
+            known_end = nx ? nx->start : GM_SIZE_2_64;
+        }
+    }
+    if (tx->err) {
+        discard_node(tx->sys, n);
+        return 0;
+    }
+    return (uintptr_t)n | DE_NODE;
+}
+
+/* The entry for the block [b, b + entry_size(level)) of tree t. */
+static uintptr_t make_entry(struct gm_txn *tx, const struct gm_fv_node *t,
+                            unsigned level, gm_u128 b)
+{
+    gm_u128 end = b + entry_size(level); /* exclusive, may be 2^64 */
+    struct gm_rrec *rec;
+    const struct gm_range *nx;
+
+    if (b >= GM_SIZE_2_64 || tx->err) {
+        return 0;
+    }
+    rec = gm__fv_find_rec(t, (uint64_t)b);
+    if (rec) {
+        if ((gm_u128)rec->rg.last + 1 >= end) {
+            return (uintptr_t)rec | DE_REC;
+        }
+    } else {
+        nx = gm__fv_next(t, (uint64_t)b);
+        if (!nx || nx->start >= end) {
+            return 0;
+        }
+    }
+    if (level == 0) {
+        return make_subpage(tx, t, (uint64_t)b);
+    }
+    return make_node(tx, t, level, b);
+}
+
+/* A private copy of the node behind entry e (or a node filled with e). */
+static struct gm_dnode *own_node(struct gm_txn *tx, uintptr_t e,
+                                 unsigned level)
+{
+    struct gm_dnode *n, *c;
+
+    if (DE_TAG(e) == DE_NODE) {
+        n = DE_PTR(e);
+        if (n->gen == tx->sys->gen) {
+            return n;
+        }
+        c = dnode_alloc(tx, level);
+        if (c) {
+            memcpy(c->e, n->e, sizeof(c->e));
+            drop_dnode(tx, n);
+        }
+        return c;
+    }
+    c = dnode_alloc(tx, level);
+    if (c) {
+        for (unsigned i = 0; i < GM_DNODE_ENTRIES; i++) {
+            c->e[i] = e; /* empty or one record over the whole block */
+        }
+    }
+    return c;
+}
+
+/*
+ * Recompute, in node *slot (level k, first address base), the entries whose
+ * blocks meet [s, e).
+ */
+static void update(struct gm_txn *tx, const struct gm_fv_node *t,
+                   uintptr_t *slot, unsigned level, gm_u128 base, gm_u128 s,
+                   gm_u128 e)
+{
+    struct gm_dnode *n = own_node(tx, *slot, level);
+    gm_u128 step = entry_size(level);
+    unsigned i0, i1;
+
+    if (!n) {
+        return;
+    }
+    *slot = (uintptr_t)n | DE_NODE;
+    if (s < base) {
+        s = base;
+    }
+    i0 = (unsigned)((s - base) >> level_shift(level));
+    i1 = (unsigned)((e - 1 - base) >> level_shift(level));
+    if (i1 >= GM_DNODE_ENTRIES) {
+        i1 = GM_DNODE_ENTRIES - 1;
+    }
+    for (unsigned i = i0; i <= i1 && !tx->err; i++) {
+        gm_u128 b = base + i * step;
+        uintptr_t old = n->e[i];
+
+        if (b >= GM_SIZE_2_64) {
+            break;
+        }
+        if ((s <= b && b + step <= e) || level == 0) {
+            uintptr_t ne = make_entry(tx, t, level, b);
+            if (tx->err) {
+                return;
+            }
+            /* A record entry is only ever replaced by the new version's. */
+            drop_entry(tx, old);
+            n->e[i] = ne;
+        } else {
+            update(tx, t, &n->e[i], level - 1, b, s, e);
+        }
+    }
+}
+
+/* Highest level needed so that the root covers address last. */
+static unsigned level_for(uint64_t last)
+{
+    unsigned level = 0;
+
+    while (level < GM_DISPATCH_LEVELS - 1 &&
+           ((gm_u128)last >> level_shift(level + 1)) != 0) {
+        level++;
+    }
+    return level;
+}
+
+int gm__dispatch_update(struct gm_txn *tx, struct gm_dispatch *d,
+                        const struct gm_fv_node *t, gm_u128 s, gm_u128 e)
+{
+    const struct gm_range *lastrg = gm__fv_last(t);
+    unsigned need = level_for(lastrg ? lastrg->last : 0);
+    gm_u128 cover;
+
+    if (s >= e) {
+        return 0;
+    }
+    /* Grow the root until it covers every range (empty table: start). */
+    if (!d->root) {
+        d->level = need;
+    }
+    while (d->level < need) {
+        struct gm_dnode *n = dnode_alloc(tx, d->level + 1);
+        if (!n) {
+            return tx->err;
+        }
+        memset(n->e, 0, sizeof(n->e));
+        n->e[0] = d->root;
+        d->root = (uintptr_t)n | DE_NODE;
+        d->level++;
+    }
+    cover = d->level == GM_DISPATCH_LEVELS - 1 ? GM_SIZE_2_64
+                                               : entry_size(d->level + 1);
+    if (e > cover) {
+        e = cover; /* nothing is assigned beyond the root's reach */
+    }
+    if (s < e) {
+        update(tx, t, &d->root, d->level, 0, s, e);
+    }
+    return tx->err;
+}
+
+/* Free a whole table (the last version of a history). */
+static void free_entry(uintptr_t e)
+{
+    if (DE_TAG(e) == DE_SUB) {
+        free(DE_PTR(e));
+    } else if (DE_TAG(e) == DE_NODE) {
+        struct gm_dnode *n = DE_PTR(e);
+        for (unsigned i = 0; i < GM_DNODE_ENTRIES; i++) {
+            free_entry(n->e[i]);
+        }
+        free(n);
+    }
+}
+
+void gm__dispatch_free(struct gm_dispatch *d)
+{
+    free_entry(d->root);
+    d->root = 0;
+}
+
+/* Free what this commit created in an unpublished table. */
+static void discard_entry(gm_system *sys, uintptr_t e)
+{
+    if (DE_TAG(e) == DE_SUB) {
+        struct gm_subpage *sp = DE_PTR(e);
+        if (sp->gen == sys->gen) {
+            free(sp);
+        }
+    } else if (DE_TAG(e) == DE_NODE) {
+        discard_node(sys, DE_PTR(e));
+    }
+}
+
+static void discard_node(gm_system *sys, struct gm_dnode *n)
+{
+    if (n->gen != sys->gen) {
+        return; /* older nodes hold only older entries */
+    }
+    for (unsigned i = 0; i < GM_DNODE_ENTRIES; i++) {
+        discard_entry(sys, n->e[i]);
+    }
+    free(n);
+}
+
+void gm__dispatch_discard(gm_system *sys, struct gm_dispatch *d)
+{
+    discard_entry(sys, d->root);
+    d->root = 0;
+}
+
+const struct gm_range *gm__dispatch_lookup(const struct gm_dispatch *d,
+                                           uint64_t addr)
+{
+    uintptr_t e = d->root;
+    unsigned level = d->level;
+
+    if (level < GM_DISPATCH_LEVELS - 1 &&
+        (addr >> level_shift(level + 1)) != 0) {
+        return NULL;
+    }
+    for (;;) {
+        switch (DE_TAG(e)) {
+        case DE_NODE: {
+            const struct gm_dnode *n = DE_PTR(e);
+            e = n->e[(addr >> level_shift(n->level)) & (GM_DNODE_ENTRIES - 1)];
+            continue;
+        }
+        case DE_REC:
+            return &((const struct gm_rrec *)DE_PTR(e))->rg;
+        case DE_SUB: {
+            const struct gm_subpage *sp = DE_PTR(e);
+            unsigned off = (unsigned)(addr & (GM_PAGE_SIZE - 1));
+            unsigned lo = 0, hi = sp->n;
+            while (hi - lo > 1) {
+                unsigned mid = (lo + hi) / 2;
+                if (sp->v[mid].start <= off) {
+                    lo = mid;
+                } else {
+                    hi = mid;
+                }
+            }
+            return sp->v[lo].rec ? &sp->v[lo].rec->rg : NULL;
+        }
+        default:
+            return NULL;
+        }
+    }
+}
