@@ -401,8 +401,8 @@ static void sort_by_name(struct ptrvec *pv)
         void *x = pv->v[i];
         size_t j = i;
 
-        while (j > 0 && strcmp(gm_space_name(pv->v[j - 1]),
-                               gm_space_name(x)) > 0) {
+        while (j > 0 &&
+               strcmp(gm_space_name(pv->v[j - 1]), gm_space_name(x)) > 0) {
             pv->v[j] = pv->v[j - 1];
             j--;
         }
@@ -565,13 +565,15 @@ static void json_tree(struct pctx *p, gm_region *r, unsigned depth)
     }
     emit(p, "{\"id\": %ld, \"name\": ", json_id(p, r));
     json_string(p, gm_region_name(r));
-    emit(p, ", \"kind\": \"%s\", \"type\": \"%s\", \"addr\": \"0x%" PRIx64
-            "\", \"size\": ",
+    emit(p,
+         ", \"kind\": \"%s\", \"type\": \"%s\", \"addr\": \"0x%" PRIx64
+         "\", \"size\": ",
          gm_region_kind_name(gm_region_kind(r)), region_type(r),
          gm_region_addr(r));
     json_size(p, gm_region_size(r));
-    emit(p, ", \"priority\": %d, \"enabled\": %s, \"readonly\": %s, "
-            "\"nonvolatile\": %s, \"terminates\": %s",
+    emit(p,
+         ", \"priority\": %d, \"enabled\": %s, \"readonly\": %s, "
+         "\"nonvolatile\": %s, \"terminates\": %s",
          gm_region_priority(r), gm_region_enabled(r) ? "true" : "false",
          gm_region_readonly(r) ? "true" : "false",
          gm_region_nonvolatile(r) ? "true" : "false",
@@ -618,16 +620,18 @@ static int json_range(const struct gm_section *s, void *opaque)
     struct pctx *p = jc->p;
     gm_region *r = s->region;
 
-    emit(p, "%s        {\"start\": \"0x%" PRIx64 "\", \"end\": \"0x%" PRIx64
-            "\", \"size\": ",
+    emit(p,
+         "%s        {\"start\": \"0x%" PRIx64 "\", \"end\": \"0x%" PRIx64
+         "\", \"size\": ",
          jc->first ? "" : ",\n", s->addr, s->addr + size_minus_one(s->size));
     jc->first = false;
     json_size(p, s->size);
     emit(p, ", \"region\": ");
     json_string(p, gm_region_name(r));
-    emit(p, ", \"region_id\": %ld, \"priority\": %d, \"type\": \"%s\", "
-            "\"offset\": \"0x%" PRIx64 "\", \"readonly\": %s, "
-            "\"nonvolatile\": %s, \"romd\": %s, \"dirty_log_mask\": %u}",
+    emit(p,
+         ", \"region_id\": %ld, \"priority\": %d, \"type\": \"%s\", "
+         "\"offset\": \"0x%" PRIx64 "\", \"readonly\": %s, "
+         "\"nonvolatile\": %s, \"romd\": %s, \"dirty_log_mask\": %u}",
          json_id(p, r), gm_region_priority(r),
          s->readonly ? "rom" : region_type(r), s->offset_in_region,
          s->readonly ? "true" : "false", s->nonvolatile ? "true" : "false",
