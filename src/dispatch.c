@@ -46,10 +46,40 @@ static inline gm_u128 entry_size(unsigned level)
     return (gm_u128)1 << level_shift(level);
 }
 
+#define DNODE_CACHE_MAX 64
+
+void gm__dnode_free(gm_system *sys, struct gm_dnode *n)
+{
+    if (sys->dnode_cache_n < DNODE_CACHE_MAX) {
+        *(struct gm_dnode **)n = sys->dnode_cache;
+        sys->dnode_cache = n;
+        sys->dnode_cache_n++;
+    } else {
+        free(n);
+    }
+}
+
+void gm__dnode_cache_free(gm_system *sys)
+{
+    while (sys->dnode_cache) {
+        struct gm_dnode *n = sys->dnode_cache;
+        sys->dnode_cache = *(struct gm_dnode **)n;
+        free(n);
+    }
+    sys->dnode_cache_n = 0;
+}
+
 static struct gm_dnode *dnode_alloc(struct gm_txn *tx, unsigned level)
 {
-    struct gm_dnode *n = malloc(sizeof(*n));
+    gm_system *sys = tx->sys;
+    struct gm_dnode *n = sys->dnode_cache;
 
+    if (n) {
+        sys->dnode_cache = *(struct gm_dnode **)n;
+        sys->dnode_cache_n--;
+    } else {
+        n = malloc(sizeof(*n));
+    }
     if (!n) {
         tx->err = -ENOMEM;
         return NULL;
@@ -62,7 +92,7 @@ static struct gm_dnode *dnode_alloc(struct gm_txn *tx, unsigned level)
 static void drop_dnode(struct gm_txn *tx, struct gm_dnode *n)
 {
     if (n->gen == tx->sys->gen) {
-        free(n);
+        gm__dnode_free(tx->sys, n);
     } else {
         gm__gc_push(tx, n, GM_GC_DNODE);
     }
@@ -329,22 +359,22 @@ int gm__dispatch_update(struct gm_txn *tx, struct gm_dispatch *d,
 }
 
 /* Free a whole table (the last version of a history). */
-static void free_entry(uintptr_t e)
+static void free_entry(gm_system *sys, uintptr_t e)
 {
     if (DE_TAG(e) == DE_SUB) {
         free(DE_PTR(e));
     } else if (DE_TAG(e) == DE_NODE) {
         struct gm_dnode *n = DE_PTR(e);
         for (unsigned i = 0; i < GM_DNODE_ENTRIES; i++) {
-            free_entry(n->e[i]);
+            free_entry(sys, n->e[i]);
         }
-        free(n);
+        gm__dnode_free(sys, n);
     }
 }
 
-void gm__dispatch_free(struct gm_dispatch *d)
+void gm__dispatch_free(gm_system *sys, struct gm_dispatch *d)
 {
-    free_entry(d->root);
+    free_entry(sys, d->root);
     d->root = 0;
 }
 
@@ -369,7 +399,7 @@ static void discard_node(gm_system *sys, struct gm_dnode *n)
     for (unsigned i = 0; i < GM_DNODE_ENTRIES; i++) {
         discard_entry(sys, n->e[i]);
     }
-    free(n);
+    gm__dnode_free(sys, n);
 }
 
 void gm__dispatch_discard(gm_system *sys, struct gm_dispatch *d)

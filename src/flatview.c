@@ -159,6 +159,8 @@ void gm__gc_free(gm_system *sys, gm_gcvec *gc)
             rec_free(gc->v[i].p);
             break;
         case GM_GC_DNODE:
+            gm__dnode_free(sys, gc->v[i].p);
+            break;
         case GM_GC_SUBPAGE:
             free(gc->v[i].p);
             break;
@@ -615,7 +617,7 @@ static void history_collect(gm_system *sys, struct gm_history *h)
             gm__gc_free(sys, &h->oldest->garbage);
         } else {
             h->newest = NULL;
-            gm__dispatch_free(&fv->disp);
+            gm__dispatch_free(sys, &fv->disp);
             free_all(sys, fv->tree);
         }
         version_free(fv);
@@ -659,7 +661,7 @@ void gm__flatview_discard(gm_flatview *fv)
 void gm__flatview_free(gm_flatview *fv)
 {
     if (!fv->hist) {
-        gm__dispatch_free(&fv->disp);
+        gm__dispatch_free(fv->sys, &fv->disp);
         free_all(fv->sys, fv->tree);
         version_free(fv);
         return;

@@ -246,7 +246,9 @@ const struct gm_range *gm__fv_last(const struct gm_fv_node *t);
 /* dispatch.c */
 int gm__dispatch_update(struct gm_txn *tx, struct gm_dispatch *d,
                         const struct gm_fv_node *t, gm_u128 s, gm_u128 e);
-void gm__dispatch_free(struct gm_dispatch *d);
+void gm__dispatch_free(gm_system *sys, struct gm_dispatch *d);
+void gm__dnode_free(gm_system *sys, struct gm_dnode *n);
+void gm__dnode_cache_free(gm_system *sys);
 void gm__dispatch_discard(gm_system *sys, struct gm_dispatch *d);
 const struct gm_range *gm__dispatch_lookup(const struct gm_dispatch *d,
                                            uint64_t addr);
@@ -385,6 +387,8 @@ struct gm_system {
     struct gm_fv_node *node_cache; /* recycled view nodes (writer lock) */
     size_t node_cache_n;
     gm_gcvec gcpool[16]; /* recycled garbage lists (writer lock) */
+    struct gm_dnode *dnode_cache; /* recycled dispatch nodes */
+    size_t dnode_cache_n;
     struct gm_scratch scr;
     unsigned gcpool_n;
 

@@ -283,6 +283,7 @@ int gm_system_destroy(gm_system *sys, gm_error *err)
                              left);
     }
     gm__fv_cache_free(sys);
+    gm__dnode_cache_free(sys);
     while (sys->gcpool_n) {
         free(sys->gcpool[--sys->gcpool_n].v);
     }
