@@ -18,5 +18,6 @@
 #include "space.h"
 #include "listener.h"
 #include "mtree.h"
+#include "access.h"
 
 #endif

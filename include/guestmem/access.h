@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * guestmem/access.h - reading and writing guest memory through an address
+ * space, mapping it for DMA, and caching a device's window.
+ *
+ * Every access looks its address up in the dispatch table of the space's
+ * current flat view (a radix table over page numbers, updated by each
+ * commit only where the view changed) inside an RCU read-side section: no
+ * lock is taken, any number of threads may access while another commits.
+ * MMIO callbacks run in that read-side section, without any guestmem lock;
+ * they may access memory and even commit topology changes (commits never
+ * wait for readers).
+ *
+ * Results follow QEMU: reads of unassigned addresses return all-ones and
+ * GM_RESULT_DECODE_ERROR; writes to ROM or read-only RAM are dropped and
+ * reported as GM_RESULT_ACCESS_ERROR; a device refusing an access (valid
+ * rules, accepts callback) gives GM_RESULT_DECODE_ERROR. Accesses crossing
+ * ranges are split; the result is the OR of the parts' results.
+ */
+#ifndef GUESTMEM_ACCESS_H
+#define GUESTMEM_ACCESS_H
+
+#include "error.h"
+#include "region.h"
+#include "types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Attributes of a plain CPU access. */
+#define GM_ATTRS_DEFAULT ((struct gm_mem_attrs){0, false, false})
+
+/**
+ * gm_space_read() - copy @len bytes of guest memory at @addr into @buf.
+ * Return: GM_RESULT_OK or the OR of the parts' errors (holes read as 0xff).
+ * Context: any thread; lock-free.
+ */
+GM_EXPORT enum gm_result gm_space_read(gm_space *as, uint64_t addr,
+                                       void *buf, size_t len,
+                                       struct gm_mem_attrs attrs);
+
+/** gm_space_write() - copy @len bytes from @buf into guest memory. */
+GM_EXPORT enum gm_result gm_space_write(gm_space *as, uint64_t addr,
+                                        const void *buf, size_t len,
+                                        struct gm_mem_attrs attrs);
+
+/**
+ * gm_space_load() - a 1, 2, 4 or 8-byte load in the given byte order.
+ * @val: receives the value (all-ones on a decode error).
+ * Return: as gm_space_read(); GM_RESULT_DECODE_ERROR for a bad @size.
+ */
+GM_EXPORT enum gm_result gm_space_load(gm_space *as, uint64_t addr,
+                                       unsigned size, enum gm_endian endian,
+                                       uint64_t *val,
+                                       struct gm_mem_attrs attrs);
+
+/** gm_space_store() - a 1, 2, 4 or 8-byte store in the given byte order. */
+GM_EXPORT enum gm_result gm_space_store(gm_space *as, uint64_t addr,
+                                        unsigned size, enum gm_endian endian,
+                                        uint64_t val,
+                                        struct gm_mem_attrs attrs);
+
+/*
+ * DMA. gm_space_map() returns a host pointer for up to *@plen bytes at
+ * @addr: directly into RAM (extended across contiguous ranges of the same
+ * RAM), or into a bounce buffer for anything else, charged to the space's
+ * bounce budget. It returns NULL when nothing can be mapped now (the budget
+ * is exhausted, or @addr is not mapped at all); *@plen is then 0. Clients
+ * registered with gm_space_register_map_client() are told when a bounce
+ * buffer is released. gm_space_unmap() must be given the pointer and length
+ * of the map, and how many bytes were actually written (@access_len): a
+ * written RAM mapping marks them dirty, a written bounce buffer is written
+ * back through gm_space_write().
+ */
+GM_EXPORT void *gm_space_map(gm_space *as, uint64_t addr, uint64_t *plen,
+                             bool is_write, struct gm_mem_attrs attrs);
+GM_EXPORT void gm_space_unmap(gm_space *as, void *buf, uint64_t len,
+                              bool is_write, uint64_t access_len);
+
+/**
+ * gm_space_set_bounce_budget() - bytes of bounce buffers that may be mapped
+ * at once in @as (default 4096, as QEMU). Return: 0 or -EINVAL.
+ */
+GM_EXPORT int gm_space_set_bounce_budget(gm_space *as, size_t bytes,
+                                         gm_error *err);
+
+typedef struct gm_map_client gm_map_client;
+/**
+ * gm_space_register_map_client() - call @fn(@opaque) once, the next time a
+ * bounce buffer of @as is released (a retry of a failed map may succeed).
+ * Return: a handle to unregister, or NULL on -ENOMEM.
+ */
+GM_EXPORT gm_map_client *gm_space_register_map_client(gm_space *as,
+                                                      void (*fn)(void *),
+                                                      void *opaque);
+GM_EXPORT void gm_space_unregister_map_client(gm_map_client *c);
+
+/*
+ * The dirty hook: called for every write through this API (and every
+ * written DMA unmap) that lands in RAM whose range has a non-zero dirty-log
+ * mask, with the region, the offset and length written, and the mask.
+ * Context: the writing thread, inside an RCU read-side section; must not
+ * block.
+ */
+typedef void (*gm_dirty_fn)(void *opaque, gm_region *region,
+                            uint64_t offset, uint64_t len, uint8_t mask);
+GM_EXPORT void gm_system_set_dirty_hook(gm_system *sys, gm_dirty_fn fn,
+                                        void *opaque);
+
+/*
+ * Access caches (QEMU's MemoryRegionCache): a device that keeps touching
+ * one window of guest memory (a virtqueue ring) resolves it once. The cache
+ * stays safe across topology changes: it holds a reference to the flat view
+ * it resolved and re-resolves when the space publishes a new one.
+ */
+struct gm_cache {
+    gm_space *as;
+    uint64_t addr, len;
+    bool is_write;
+    /* Private below. */
+    gm_flatview *view;
+    uint8_t *ptr;       /* direct RAM pointer when the window is plain RAM */
+    gm_region *region;
+    uint8_t mask;       /* dirty-log mask of that RAM */
+    uint64_t offset;    /* offset of addr in region */
+};
+
+/**
+ * gm_cache_init() - resolve [@addr, @addr + @len) of @as for repeated use.
+ * Return: 0; -EINVAL. Context: any thread.
+ */
+GM_EXPORT int gm_cache_init(struct gm_cache *c, gm_space *as, uint64_t addr,
+                            uint64_t len, bool is_write, gm_error *err);
+GM_EXPORT void gm_cache_destroy(struct gm_cache *c);
+/* Accesses at @off inside the window; out-of-window accesses fail. */
+GM_EXPORT enum gm_result gm_cache_read(struct gm_cache *c, uint64_t off,
+                                       void *buf, size_t len);
+GM_EXPORT enum gm_result gm_cache_write(struct gm_cache *c, uint64_t off,
+                                        const void *buf, size_t len);
+GM_EXPORT enum gm_result gm_cache_load(struct gm_cache *c, uint64_t off,
+                                       unsigned size, enum gm_endian endian,
+                                       uint64_t *val);
+GM_EXPORT enum gm_result gm_cache_store(struct gm_cache *c, uint64_t off,
+                                        unsigned size, enum gm_endian endian,
+                                        uint64_t val);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

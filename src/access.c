@@ -1,0 +1,872 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * access.c - reading and writing guest memory, DMA maps, access caches.
+ *
+ * An access loads the space's current flat view under RCU, looks each
+ * address up in the view's dispatch table (dispatch.c) and then:
+ *  - RAM (and ROM devices in romd mode, for reads) is copied directly;
+ *    writes to read-only ranges are dropped and reported; writes to RAM
+ *    whose range has a dirty-log mask call the system's dirty hook;
+ *  - MMIO goes through the region's ops with QEMU's rules: the access is cut
+ *    to the largest power of two the device may take at that alignment,
+ *    checked against `valid` (a refusal is a decode error), then split or
+ *    widened to the `impl` sizes; values travel in the device's byte order;
+ *    an ioeventfd matching a write is signalled instead of the device;
+ *  - holes read as all-ones with a decode error.
+ * Nothing here takes a lock except the DMA bookkeeping of one space; MMIO
+ * callbacks run inside the RCU read-side section only.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define BOUNCE_DEFAULT 4096
+
+struct gm_dma_map {
+    struct gm_dma_map *next;
+    void *buf;
+    uint64_t len;
+    gm_flatview *view;  /* keeps the RAM (or device) alive */
+    bool bounce;
+    uint64_t addr;      /* guest address (bounce write-back) */
+    struct gm_mem_attrs attrs;
+    gm_region *region;  /* RAM: for dirty marking */
+    uint64_t offset;
+    uint8_t mask;
+};
+
+struct gm_map_client {
+    struct gm_map_client *next;
+    gm_space *as;
+    void (*fn)(void *);
+    void *opaque;
+};
+
+/*
+ * ioeventfds, readers' copy.
+ */
+
+static void evpub_free_cb(struct rcu_head *h)
+{
+    gm__rcu_cb_enter(h);
+    free(caa_container_of(h, struct gm_evfd_pub, rcu));
+}
+
+/* Writer lock held. */
+void gm__region_publish_evfds(gm_region *r)
+{
+    struct gm_evfd_pub *p = NULL, *old;
+
+    if (r->evfds.n) {
+        p = malloc(sizeof(*p) + r->evfds.n * sizeof(p->v[0]));
+        if (p) {
+            p->n = r->evfds.n;
+            memcpy(p->v, r->evfds.v, r->evfds.n * sizeof(p->v[0]));
+        }
+        /* On ENOMEM the previous snapshot stays: writes keep matching it. */
+        if (!p) {
+            return;
+        }
+    }
+    old = atomic_exchange_explicit(&r->evpub, p, memory_order_acq_rel);
+    if (old) {
+        gm__rcu_call(&old->rcu, evpub_free_cb);
+    }
+}
+
+void gm__region_free_evfds(gm_region *r)
+{
+    /* The region is unreachable: no reader can hold the snapshot. */
+    free(atomic_load_explicit(&r->evpub, memory_order_relaxed));
+}
+
+static bool evfd_match(gm_region *mr, uint64_t off, unsigned size,
+                       uint64_t data)
+{
+    struct gm_evfd_pub *p = gm__rcu_load(mr->evpub);
+
+    if (!p) {
+        return false;
+    }
+    for (size_t i = 0; i < p->n; i++) {
+        const struct gm_ioeventfd *e = &p->v[i];
+        if (e->addr == off && (e->size == 0 || e->size == size) &&
+            (!e->match_data || e->data == data)) {
+            uint64_t one = 1;
+            /* A full counter only means the consumer is far behind. */
+            ssize_t n = write(e->fd, &one, sizeof(one));
+            (void)n;
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * Byte order helpers.
+ */
+
+static bool endian_is_big(enum gm_endian e)
+{
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    return e != GM_ENDIAN_LITTLE;
+#else
+    return e == GM_ENDIAN_BIG;
+#endif
+}
+
+/* Value of `size` bytes in memory order, interpreted in byte order e. */
+static uint64_t bytes_to_val(const uint8_t *b, unsigned size, enum gm_endian e)
+{
+    uint64_t v = 0;
+
+    if (endian_is_big(e)) {
+        for (unsigned i = 0; i < size; i++) {
+            v = (v << 8) | b[i];
+        }
+    } else {
+        for (unsigned i = size; i-- > 0;) {
+            v = (v << 8) | b[i];
+        }
+    }
+    return v;
+}
+
+static void val_to_bytes(uint64_t v, uint8_t *b, unsigned size,
+                         enum gm_endian e)
+{
+    if (endian_is_big(e)) {
+        for (unsigned i = size; i-- > 0;) {
+            b[i] = (uint8_t)v;
+            v >>= 8;
+        }
+    } else {
+        for (unsigned i = 0; i < size; i++) {
+            b[i] = (uint8_t)v;
+            v >>= 8;
+        }
+    }
+}
+
+/*
+ * MMIO.
+ */
+
+static bool is_direct_read(const struct gm_range *rg)
+{
+    gm_region *mr = rg->mr;
+
+    switch (mr->kind) {
+    case GM_REGION_RAM:
+    case GM_REGION_ROM:
+    case GM_REGION_RAM_DEVICE:
+        return true;
+    case GM_REGION_ROM_DEVICE:
+        return rg->romd;
+    default:
+        return false;
+    }
+}
+
+static bool is_direct_write(const struct gm_range *rg)
+{
+    gm_region *mr = rg->mr;
+
+    return mr->kind == GM_REGION_RAM || mr->kind == GM_REGION_ROM ||
+           mr->kind == GM_REGION_RAM_DEVICE;
+}
+
+static bool access_valid(gm_region *mr, uint64_t off, unsigned size,
+                         bool is_write, struct gm_mem_attrs attrs)
+{
+    const struct gm_region_ops *o = mr->ops;
+    unsigned vmin = o->valid.min_access_size ? o->valid.min_access_size : 1;
+
+    if (o->valid.accepts &&
+        !o->valid.accepts(mr->opaque, off, size, is_write, attrs)) {
+        return false;
+    }
+    if (!o->valid.unaligned && (off & (size - 1))) {
+        return false;
+    }
+    if (!o->valid.max_access_size) {
+        return true;
+    }
+    return size >= vmin && size <= o->valid.max_access_size;
+}
+
+static enum gm_result call_read(gm_region *mr, uint64_t off, uint64_t *v,
+                                unsigned size, struct gm_mem_attrs attrs)
+{
+    const struct gm_region_ops *o = mr->ops;
+
+    if (o->read_with_attrs) {
+        return o->read_with_attrs(mr->opaque, off, v, size, attrs);
+    }
+    *v = o->read ? o->read(mr->opaque, off, size) : 0;
+    return GM_RESULT_OK;
+}
+
+static enum gm_result call_write(gm_region *mr, uint64_t off, uint64_t v,
+                                 unsigned size, struct gm_mem_attrs attrs)
+{
+    const struct gm_region_ops *o = mr->ops;
+
+    if (o->write_with_attrs) {
+        return o->write_with_attrs(mr->opaque, off, v, size, attrs);
+    }
+    if (o->write) {
+        o->write(mr->opaque, off, v, size);
+    }
+    return GM_RESULT_OK;
+}
+
+static uint64_t size_mask(unsigned size)
+{
+    return size >= 8 ? UINT64_MAX : ((uint64_t)1 << (size * 8)) - 1;
+}
+
+/*
+ * One device access of `size` bytes (a power of two <= 8) whose value is in
+ * the device's byte order, cut into the impl sizes: split into several
+ * callbacks when the device implements smaller accesses, widened when it
+ * implements only larger ones (as QEMU's access_with_adjusted_size).
+ */
+static int part_shift(bool big, unsigned size, unsigned asz, unsigned i)
+{
+    return big ? (int)(size - asz - i) * 8 : (int)i * 8;
+}
+
+static void impl_sizes(const struct gm_region_ops *o, unsigned size,
+                       unsigned *asz)
+{
+    unsigned imin = o->impl.min_access_size ? o->impl.min_access_size : 1;
+    unsigned imax = o->impl.max_access_size ? o->impl.max_access_size : 4;
+    unsigned a = size < imax ? size : imax;
+
+    *asz = a < imin ? imin : a;
+}
+
+static enum gm_result mmio_read(gm_region *mr, uint64_t off, uint64_t *val,
+                                unsigned size, struct gm_mem_attrs attrs)
+{
+    const struct gm_region_ops *o = mr->ops;
+    bool big = endian_is_big(o->endianness);
+    enum gm_result r = GM_RESULT_OK;
+    uint64_t v = 0;
+    unsigned asz;
+
+    if (!access_valid(mr, off, size, false, attrs)) {
+        *val = size_mask(size);
+        return GM_RESULT_DECODE_ERROR;
+    }
+    impl_sizes(o, size, &asz);
+    for (unsigned i = 0; i < size; i += asz) {
+        int sh = part_shift(big, size, asz, i);
+        uint64_t part = 0;
+
+        r |= call_read(mr, off + i, &part, asz, attrs);
+        part &= size_mask(asz);
+        v |= sh >= 0 ? part << sh : part >> -sh;
+    }
+    *val = v & size_mask(size);
+    return r;
+}
+
+static enum gm_result mmio_write(gm_region *mr, uint64_t off, uint64_t val,
+                                 unsigned size, struct gm_mem_attrs attrs)
+{
+    const struct gm_region_ops *o = mr->ops;
+    bool big = endian_is_big(o->endianness);
+    enum gm_result r = GM_RESULT_OK;
+    unsigned asz;
+
+    if (evfd_match(mr, off, size, val)) {
+        return GM_RESULT_OK;
+    }
+    if (!access_valid(mr, off, size, true, attrs)) {
+        return GM_RESULT_DECODE_ERROR;
+    }
+    impl_sizes(o, size, &asz);
+    for (unsigned i = 0; i < size; i += asz) {
+        int sh = part_shift(big, size, asz, i);
+        uint64_t part = sh >= 0 ? val >> sh : val << -sh;
+
+        r |= call_write(mr, off + i, part & size_mask(asz), asz, attrs);
+    }
+    return r;
+}
+
+/* The largest access the device may take at off, at most l bytes. */
+static unsigned mmio_chunk(gm_region *mr, uint64_t off, uint64_t l)
+{
+    const struct gm_region_ops *o = mr->ops;
+    unsigned max = o->valid.max_access_size ? o->valid.max_access_size : 4;
+    unsigned sz = 8;
+
+    if (max > 8) {
+        max = 8;
+    }
+    if (!o->impl.unaligned) {
+        uint64_t align = off & (~off + 1); /* lowest set bit, 0 if off 0 */
+        if (align && align < max) {
+            max = (unsigned)align;
+        }
+    }
+    while (sz > max || sz > l) {
+        sz >>= 1;
+    }
+    return sz ? sz : 1;
+}
+
+/*
+ * The core loop.
+ */
+
+static void mark_dirty(gm_system *sys, const struct gm_range *rg,
+                       uint64_t off, uint64_t len)
+{
+    gm_dirty_fn fn = atomic_load_explicit(&sys->dirty_fn,
+                                          memory_order_acquire);
+
+    if (fn && rg->mask) {
+        fn(atomic_load_explicit(&sys->dirty_opaque, memory_order_relaxed),
+           rg->mr, off, len, rg->mask);
+    }
+}
+
+static enum gm_result view_rw(gm_flatview *fv, uint64_t addr, uint8_t *buf,
+                              size_t len, bool is_write,
+                              struct gm_mem_attrs attrs)
+{
+    enum gm_result res = GM_RESULT_OK;
+
+    while (len) {
+        const struct gm_range *rg = gm__dispatch_lookup(&fv->disp, addr);
+        uint64_t l;
+
+        if (!rg) {
+            /* A hole up to the next range (or the end of the access). */
+            const struct gm_range *nx = gm__fv_next(fv->tree, addr);
+            l = nx ? nx->start - addr : UINT64_MAX - addr + 1;
+            if (l == 0 || l > len) {
+                l = len;
+            }
+            if (!is_write) {
+                memset(buf, 0xff, l);
+            }
+            res |= GM_RESULT_DECODE_ERROR;
+        } else {
+            uint64_t off = rg->offset + (addr - rg->start);
+            gm_region *mr = rg->mr;
+
+            l = rg->last - addr + 1;
+            if (l == 0 || l > len) {
+                l = len; /* l == 0: the range ends at 2^64 */
+            }
+            if (!is_write && is_direct_read(rg)) {
+                memcpy(buf, (uint8_t *)mr->ram + off, l);
+            } else if (is_write && is_direct_write(rg)) {
+                if (rg->readonly) {
+                    res |= GM_RESULT_ACCESS_ERROR;
+                } else {
+                    memcpy((uint8_t *)mr->ram + off, buf, l);
+                    mark_dirty(fv->sys, rg, off, l);
+                }
+            } else if (!mr->ops) {
+                /* Unassigned reservation. */
+                if (!is_write) {
+                    memset(buf, 0xff, l);
+                }
+                res |= GM_RESULT_DECODE_ERROR;
+            } else {
+                enum gm_endian e = mr->ops->endianness;
+                unsigned sz = mmio_chunk(mr, off, l);
+                uint64_t v;
+
+                l = sz;
+                if (is_write) {
+                    v = bytes_to_val(buf, sz, e);
+                    res |= mmio_write(mr, off, v, sz, attrs);
+                } else {
+                    res |= mmio_read(mr, off, &v, sz, attrs);
+                    val_to_bytes(v, buf, sz, e);
+                }
+            }
+        }
+        buf += l;
+        addr += l;
+        len -= l;
+    }
+    return res;
+}
+
+enum gm_result gm_space_read(gm_space *as, uint64_t addr, void *buf,
+                             size_t len, struct gm_mem_attrs attrs)
+{
+    enum gm_result r;
+
+    if (!as || (!buf && len)) {
+        return GM_RESULT_DECODE_ERROR;
+    }
+    gm__rcu_read_lock();
+    r = view_rw(gm__rcu_load(as->view), addr, buf, len, false, attrs);
+    gm__rcu_read_unlock();
+    return r;
+}
+
+enum gm_result gm_space_write(gm_space *as, uint64_t addr, const void *buf,
+                              size_t len, struct gm_mem_attrs attrs)
+{
+    enum gm_result r;
+
+    if (!as || (!buf && len)) {
+        return GM_RESULT_DECODE_ERROR;
+    }
+    gm__rcu_read_lock();
+    r = view_rw(gm__rcu_load(as->view), addr, (void *)buf, len, true,
+                attrs);
+    gm__rcu_read_unlock();
+    return r;
+}
+
+static bool good_size(unsigned size)
+{
+    return size == 1 || size == 2 || size == 4 || size == 8;
+}
+
+enum gm_result gm_space_load(gm_space *as, uint64_t addr, unsigned size,
+                             enum gm_endian endian, uint64_t *val,
+                             struct gm_mem_attrs attrs)
+{
+    uint8_t b[8];
+    enum gm_result r;
+    gm_flatview *fv;
+    const struct gm_range *rg;
+
+    if (!as || !val || !good_size(size)) {
+        if (val) {
+            *val = UINT64_MAX;
+        }
+        return GM_RESULT_DECODE_ERROR;
+    }
+    gm__rcu_read_lock();
+    fv = gm__rcu_load(as->view);
+    rg = gm__dispatch_lookup(&fv->disp, addr);
+    /* Fast path: a RAM range holding the whole access. */
+    if (rg && is_direct_read(rg) && addr + size - 1 <= rg->last &&
+        addr + size - 1 >= addr) {
+        memcpy(b, (uint8_t *)rg->mr->ram + rg->offset + (addr - rg->start),
+               size);
+        r = GM_RESULT_OK;
+    } else {
+        r = view_rw(fv, addr, b, size, false, attrs);
+    }
+    gm__rcu_read_unlock();
+    *val = bytes_to_val(b, size, endian);
+    return r;
+}
+
+enum gm_result gm_space_store(gm_space *as, uint64_t addr, unsigned size,
+                              enum gm_endian endian, uint64_t val,
+                              struct gm_mem_attrs attrs)
+{
+    uint8_t b[8];
+    enum gm_result r;
+
+    if (!as || !good_size(size)) {
+        return GM_RESULT_DECODE_ERROR;
+    }
+    val_to_bytes(val, b, size, endian);
+    gm__rcu_read_lock();
+    r = view_rw(gm__rcu_load(as->view), addr, b, size, true, attrs);
+    gm__rcu_read_unlock();
+    return r;
+}
+
+void gm_system_set_dirty_hook(gm_system *sys, gm_dirty_fn fn, void *opaque)
+{
+    if (sys) {
+        atomic_store_explicit(&sys->dirty_opaque, opaque,
+                              memory_order_relaxed);
+        atomic_store_explicit(&sys->dirty_fn, fn, memory_order_release);
+    }
+}
+
+/*
+ * DMA.
+ */
+
+void gm__space_dma_init(gm_space *as)
+{
+    pthread_mutex_init(&as->maps_lock, NULL);
+    as->bounce_budget = BOUNCE_DEFAULT;
+}
+
+void gm__space_dma_fini(gm_space *as)
+{
+    while (as->maps) {
+        struct gm_dma_map *m = as->maps;
+        as->maps = m->next;
+        if (m->bounce) {
+            free(m->buf);
+        }
+        gm_flatview_unref(m->view);
+        free(m);
+    }
+    while (as->clients) {
+        struct gm_map_client *c = as->clients;
+        as->clients = c->next;
+        free(c);
+    }
+    pthread_mutex_destroy(&as->maps_lock);
+}
+
+int gm_space_set_bounce_budget(gm_space *as, size_t bytes, gm_error *err)
+{
+    if (!as) {
+        return gm__error_set(err, -EINVAL, "NULL address space");
+    }
+    pthread_mutex_lock(&as->maps_lock);
+    as->bounce_budget = bytes;
+    pthread_mutex_unlock(&as->maps_lock);
+    return 0;
+}
+
+void *gm_space_map(gm_space *as, uint64_t addr, uint64_t *plen,
+                   bool is_write, struct gm_mem_attrs attrs)
+{
+    struct gm_dma_map *m;
+    const struct gm_range *rg;
+    gm_flatview *fv;
+    uint64_t want, l;
+
+    if (!as || !plen || !*plen) {
+        if (plen) {
+            *plen = 0;
+        }
+        return NULL;
+    }
+    want = *plen;
+    *plen = 0;
+    m = calloc(1, sizeof(*m));
+    if (!m) {
+        return NULL;
+    }
+    gm__rcu_read_lock();
+    fv = gm__space_view_get(as);
+    gm__rcu_read_unlock();
+    /* The reference keeps the view (and its regions' memory) alive. */
+    rg = gm__dispatch_lookup(&fv->disp, addr);
+    if (rg && (is_write ? is_direct_write(rg) && !rg->readonly
+                        : is_direct_read(rg))) {
+        uint64_t off = rg->offset + (addr - rg->start);
+        const struct gm_range *cur = rg;
+
+        l = rg->last - addr + 1;
+        /* Extend over following ranges of the same RAM, contiguous. */
+        while (l && l < want && cur->last != UINT64_MAX) {
+            const struct gm_range *nx = gm__dispatch_lookup(&fv->disp,
+                                                            cur->last + 1);
+            if (!nx || nx->mr != rg->mr ||
+                nx->offset != cur->offset + (cur->last - cur->start) + 1 ||
+                (is_write && nx->readonly)) {
+                break;
+            }
+            l += nx->last - nx->start + 1;
+            cur = nx;
+        }
+        if (l == 0 || l > want) {
+            l = want;
+        }
+        m->buf = (uint8_t *)rg->mr->ram + off;
+        m->len = l;
+        m->view = fv;
+        m->region = rg->mr;
+        m->offset = off;
+        m->mask = rg->mask;
+    } else if (rg) {
+        /* Bounce through a buffer, within the space's budget. */
+        pthread_mutex_lock(&as->maps_lock);
+        l = as->bounce_budget - as->bounce_used;
+        if (l > want) {
+            l = want;
+        }
+        if (rg && !is_direct_read(rg) && !is_direct_write(rg)) {
+            /* MMIO: limit to this range. */
+            uint64_t rl = rg->last - addr + 1;
+            if (rl && rl < l) {
+                l = rl;
+            }
+        }
+        if (l) {
+            as->bounce_used += l;
+        }
+        pthread_mutex_unlock(&as->maps_lock);
+        m->buf = l ? malloc(l) : NULL;
+        if (!m->buf) {
+            if (l) {
+                pthread_mutex_lock(&as->maps_lock);
+                as->bounce_used -= l;
+                pthread_mutex_unlock(&as->maps_lock);
+            }
+            gm_flatview_unref(fv);
+            free(m);
+            return NULL;
+        }
+        m->len = l;
+        m->view = fv;
+        m->bounce = true;
+        m->addr = addr;
+        m->attrs = attrs;
+        if (!is_write) {
+            gm__rcu_read_lock();
+            view_rw(fv, addr, m->buf, l, false, attrs);
+            gm__rcu_read_unlock();
+        }
+    } else {
+        gm_flatview_unref(fv);
+        free(m);
+        return NULL;
+    }
+    pthread_mutex_lock(&as->maps_lock);
+    m->next = as->maps;
+    as->maps = m;
+    pthread_mutex_unlock(&as->maps_lock);
+    *plen = m->len;
+    return m->buf;
+}
+
+void gm_space_unmap(gm_space *as, void *buf, uint64_t len, bool is_write,
+                    uint64_t access_len)
+{
+    struct gm_dma_map **pp, *m = NULL;
+    struct gm_map_client *clients = NULL;
+
+    if (!as || !buf) {
+        return;
+    }
+    pthread_mutex_lock(&as->maps_lock);
+    for (pp = &as->maps; *pp; pp = &(*pp)->next) {
+        if ((*pp)->buf == buf) {
+            m = *pp;
+            *pp = m->next;
+            break;
+        }
+    }
+    if (m && m->bounce) {
+        as->bounce_used -= m->len;
+        clients = as->clients; /* every waiting client gets one call */
+        as->clients = NULL;
+    }
+    pthread_mutex_unlock(&as->maps_lock);
+    if (!m) {
+        return; /* not ours: nothing to do (a caller bug) */
+    }
+    if (access_len > m->len) {
+        access_len = m->len;
+    }
+    (void)len;
+    if (is_write && access_len) {
+        if (m->bounce) {
+            gm_space_write(as, m->addr, m->buf, access_len, m->attrs);
+        } else if (m->mask) {
+            struct gm_range rg = {0};
+            rg.mr = m->region;
+            rg.mask = m->mask;
+            mark_dirty(as->sys, &rg, m->offset, access_len);
+        }
+    }
+    if (m->bounce) {
+        free(m->buf);
+    }
+    gm_flatview_unref(m->view);
+    free(m);
+    while (clients) {
+        struct gm_map_client *c = clients;
+        clients = c->next;
+        c->fn(c->opaque);
+        free(c);
+    }
+}
+
+gm_map_client *gm_space_register_map_client(gm_space *as, void (*fn)(void *),
+                                            void *opaque)
+{
+    gm_map_client *c;
+
+    if (!as || !fn) {
+        return NULL;
+    }
+    c = calloc(1, sizeof(*c));
+    if (!c) {
+        return NULL;
+    }
+    c->as = as;
+    c->fn = fn;
+    c->opaque = opaque;
+    pthread_mutex_lock(&as->maps_lock);
+    c->next = as->clients;
+    as->clients = c;
+    pthread_mutex_unlock(&as->maps_lock);
+    return c;
+}
+
+void gm_space_unregister_map_client(gm_map_client *c)
+{
+    gm_space *as;
+    gm_map_client **pp;
+
+    if (!c) {
+        return;
+    }
+    as = c->as;
+    pthread_mutex_lock(&as->maps_lock);
+    for (pp = &as->clients; *pp; pp = &(*pp)->next) {
+        if (*pp == c) {
+            *pp = c->next;
+            pthread_mutex_unlock(&as->maps_lock);
+            free(c);
+            return;
+        }
+    }
+    pthread_mutex_unlock(&as->maps_lock);
+    /* Already called and freed: nothing to do. */
+}
+
+/*
+ * Access caches.
+ */
+
+static void cache_resolve(struct gm_cache *c, gm_flatview *fv)
+{
+    const struct gm_range *rg = gm__dispatch_lookup(&fv->disp, c->addr);
+
+    gm_flatview_unref(c->view);
+    c->view = fv;
+    c->ptr = NULL;
+    if (rg && c->addr + c->len - 1 <= rg->last &&
+        (c->is_write ? is_direct_write(rg) && !rg->readonly
+                     : is_direct_read(rg))) {
+        c->offset = rg->offset + (c->addr - rg->start);
+        c->ptr = (uint8_t *)rg->mr->ram + c->offset;
+        c->region = rg->mr;
+        c->mask = rg->mask;
+    }
+}
+
+/* Make sure the cache follows the space's current view. */
+static void cache_sync(struct gm_cache *c)
+{
+    gm_flatview *cur = gm__rcu_load(c->as->view);
+
+    if (cur != c->view) {
+        gm__rcu_read_lock();
+        cur = gm__space_view_get(c->as);
+        gm__rcu_read_unlock();
+        cache_resolve(c, cur);
+    }
+}
+
+int gm_cache_init(struct gm_cache *c, gm_space *as, uint64_t addr,
+                  uint64_t len, bool is_write, gm_error *err)
+{
+    if (!c || !as || !len || addr + len - 1 < addr) {
+        return gm__error_set(err, -EINVAL, "gm_cache_init: bad argument");
+    }
+    memset(c, 0, sizeof(*c));
+    c->as = as;
+    c->addr = addr;
+    c->len = len;
+    c->is_write = is_write;
+    cache_sync(c);
+    return 0;
+}
+
+void gm_cache_destroy(struct gm_cache *c)
+{
+    if (c) {
+        gm_flatview_unref(c->view);
+        c->view = NULL;
+        c->ptr = NULL;
+    }
+}
+
+static bool cache_in(const struct gm_cache *c, uint64_t off, size_t len)
+{
+    return off <= c->len && len <= c->len - off;
+}
+
+enum gm_result gm_cache_read(struct gm_cache *c, uint64_t off, void *buf,
+                             size_t len)
+{
+    enum gm_result r;
+
+    if (!c || !c->as || !cache_in(c, off, len)) {
+        return GM_RESULT_DECODE_ERROR;
+    }
+    cache_sync(c);
+    if (c->ptr && !c->is_write) {
+        memcpy(buf, c->ptr + off, len);
+        return GM_RESULT_OK;
+    }
+    gm__rcu_read_lock();
+    r = view_rw(c->view, c->addr + off, buf, len, false, GM_ATTRS_DEFAULT);
+    gm__rcu_read_unlock();
+    return r;
+}
+
+enum gm_result gm_cache_write(struct gm_cache *c, uint64_t off,
+                              const void *buf, size_t len)
+{
+    enum gm_result r;
+
+    if (!c || !c->as || !cache_in(c, off, len)) {
+        return GM_RESULT_DECODE_ERROR;
+    }
+    cache_sync(c);
+    if (c->ptr && c->is_write) {
+        memcpy(c->ptr + off, buf, len);
+        if (c->mask) {
+            struct gm_range rg = {0};
+            rg.mr = c->region;
+            rg.mask = c->mask;
+            mark_dirty(c->as->sys, &rg, c->offset + off, len);
+        }
+        return GM_RESULT_OK;
+    }
+    gm__rcu_read_lock();
+    r = view_rw(c->view, c->addr + off, (void *)buf, len, true,
+                GM_ATTRS_DEFAULT);
+    gm__rcu_read_unlock();
+    return r;
+}
+
+enum gm_result gm_cache_load(struct gm_cache *c, uint64_t off, unsigned size,
+                             enum gm_endian endian, uint64_t *val)
+{
+    uint8_t b[8];
+    enum gm_result r;
+
+    if (!val || !good_size(size)) {
+        return GM_RESULT_DECODE_ERROR;
+    }
+    r = gm_cache_read(c, off, b, size);
+    *val = bytes_to_val(b, size, endian);
+    return r;
+}
+
+enum gm_result gm_cache_store(struct gm_cache *c, uint64_t off, unsigned size,
+                              enum gm_endian endian, uint64_t val)
+{
+    uint8_t b[8];
+
+    if (!good_size(size)) {
+        return GM_RESULT_DECODE_ERROR;
+    }
+    val_to_bytes(val, b, size, endian);
+    return gm_cache_write(c, off, b, size);
+}
