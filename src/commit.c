@@ -699,7 +699,7 @@ static int vstate_process(gm_system *sys, struct gm_vstate *vs)
     if (!sys->nr_evfds && !vs->evfds.n) {
         goto publish; /* no ioeventfd anywhere: the set stays empty */
     }
-    if (vs->evfds.n || vs->evwin.n || vs->changed) {
+    if (vs->evfds.n || vs->evwin.n || vs->changed || sys->all_dirty) {
         gm_winvec all = scr->all;
 
         all.n = 0;
@@ -848,6 +848,8 @@ static int collect_all(const struct gm_fv_node *t, gm_rangevec *out)
     return c.err;
 }
 
+static void publish(gm_space *as, gm_flatview *newv);
+
 static void deliver_events(gm_system *sys, gm_space *as,
                            struct gm_vstate *vs, gm_flatview *newv)
 {
@@ -855,11 +857,7 @@ static void deliver_events(gm_system *sys, gm_space *as,
         struct gm_section s = vs->dels.v[i];
         gm__listeners_region(sys, as, GM_EV_DEL, &s, 0, 0);
     }
-    if (newv) {
-        gm_flatview *old = atomic_load(&as->view);
-        gm__rcu_store(as->view, gm_flatview_ref(newv));
-        gm_flatview_unref(old);
-    }
+    publish(as, newv);
     for (size_t i = 0; i < vs->adds.n; i++) {
         struct gm_section s = vs->adds.v[i];
         gm__listeners_region(sys, as, (enum gm_ev_kind)vs->add_kind.v[i], &s,
@@ -879,28 +877,41 @@ static void deliver_evfds(gm_system *sys, gm_space *as,
     }
 }
 
-/* Full diff for a space that changes view state (or is new or dying). */
-static int deliver_switch(gm_system *sys, gm_space *as)
+static void events_free(struct gm_vstate *ev)
+{
+    gm__vec_free(&ev->dels);
+    gm__vec_free(&ev->adds);
+    gm__vec_free(&ev->add_kind);
+    gm__vec_free(&ev->add_oldmask);
+    gm__vec_free(&ev->ev_dels);
+    gm__vec_free(&ev->ev_adds);
+    free(ev);
+}
+
+/*
+ * Full diff for a space that changes view state (or is new or dying), kept
+ * in as->sw (only its event vectors are used) until delivery.
+ */
+static int compute_switch(gm_space *as)
 {
     struct gm_vstate *ns = as->next_vs, *os = as->vs;
     gm_flatview *newv = ns->next_view ? ns->next_view : ns->cur;
     gm_flatview *oldv = atomic_load(&as->view);
-    struct gm_vstate tmp = {0};
+    struct gm_vstate *ev = calloc(1, sizeof(*ev));
     gm_rangevec o = {0}, n = {0};
-    gm_evvec evd = {0}, eva = {0};
     const gm_evvec *oset = NULL, *nset;
     int ret;
 
+    if (!ev) {
+        return -ENOMEM;
+    }
+    as->sw = ev;
     ret = collect_all(oldv ? oldv->tree : NULL, &o);
     if (!ret) {
         ret = collect_all(newv ? newv->tree : NULL, &n);
     }
     if (!ret) {
-        ret = diff_ranges(&tmp, o.v, o.n, n.v, n.n);
-    }
-    if (!ret) {
-        tmp.next_view = NULL;
-        deliver_events(sys, as, &tmp, newv);
+        ret = diff_ranges(ev, o.v, o.n, n.v, n.n);
     }
     /* ioeventfds: old state's current set against the new state's next. */
     if (os) {
@@ -910,27 +921,29 @@ static int deliver_switch(gm_system *sys, gm_space *as)
     for (size_t i = 0; !ret && oset && i < oset->n; i++) {
         if ((i == 0 || cmp_evkey(&oset->v[i - 1].e, &oset->v[i].e)) &&
             !evset_has(nset, &oset->v[i].e)) {
-            ret = gm__vec_push(&evd, oset->v[i]);
+            ret = gm__vec_push(&ev->ev_dels, oset->v[i]);
         }
     }
     for (size_t i = 0; !ret && i < nset->n; i++) {
         if ((i == 0 || cmp_evkey(&nset->v[i - 1].e, &nset->v[i].e)) &&
             (!oset || !evset_has(oset, &nset->v[i].e))) {
-            ret = gm__vec_push(&eva, nset->v[i]);
+            ret = gm__vec_push(&ev->ev_adds, nset->v[i]);
         }
     }
-    if (!ret) {
-        deliver_evfds(sys, as, evd.v, evd.n, eva.v, eva.n);
-    }
+    ev->ev_changed = ev->ev_dels.n || ev->ev_adds.n;
     gm__vec_free(&o);
     gm__vec_free(&n);
-    gm__vec_free(&evd);
-    gm__vec_free(&eva);
-    gm__vec_free(&tmp.dels);
-    gm__vec_free(&tmp.adds);
-    gm__vec_free(&tmp.add_kind);
-    gm__vec_free(&tmp.add_oldmask);
     return ret;
+}
+
+static void publish(gm_space *as, gm_flatview *newv)
+{
+    gm_flatview *old = atomic_load(&as->view);
+
+    if (newv && newv != old) {
+        gm__rcu_store(as->view, gm_flatview_ref(newv));
+        gm_flatview_unref(old);
+    }
 }
 
 /*
@@ -997,12 +1010,17 @@ int gm__update(gm_system *sys, gm_error *err)
                 goto fail;
             }
         }
-        if (vs->changed || vs->ev_changed) {
-            any = true;
-        }
     }
     for (as = sys->spaces; as; as = as->next) {
-        if (as->next_vs != as->vs || as->is_new || as->dying) {
+        if (as->next_vs != as->vs || as->is_new) {
+            ret = compute_switch(as);
+            if (ret) {
+                goto fail;
+            }
+            if (as->sw->changed || as->sw->ev_changed) {
+                any = true;
+            }
+        } else if (as->next_vs->changed || as->next_vs->ev_changed) {
             any = true;
         }
     }
@@ -1013,11 +1031,11 @@ int gm__update(gm_system *sys, gm_error *err)
         gm__listeners_begin(sys);
         for (as = sys->spaces; as; as = as->next) {
             vs = as->next_vs;
-            if (as->next_vs != as->vs || as->is_new) {
-                ret = deliver_switch(sys, as);
-                if (ret) {
-                    break; /* ENOMEM: listeners saw part of it */
-                }
+            if (as->sw) {
+                deliver_events(sys, as, as->sw,
+                               vs->next_view ? vs->next_view : vs->cur);
+                deliver_evfds(sys, as, as->sw->ev_dels.v, as->sw->ev_dels.n,
+                              as->sw->ev_adds.v, as->sw->ev_adds.n);
                 continue;
             }
             if (vs->changed) {
@@ -1030,6 +1048,20 @@ int gm__update(gm_system *sys, gm_error *err)
         }
         gm__listeners_commit(sys);
         sys->in_update = false;
+    } else {
+        /* Nothing to tell: spaces that moved still get their new view. */
+        for (as = sys->spaces; as; as = as->next) {
+            if (as->sw) {
+                vs = as->next_vs;
+                publish(as, vs->next_view ? vs->next_view : vs->cur);
+            }
+        }
+    }
+    for (as = sys->spaces; as; as = as->next) {
+        if (as->sw) {
+            events_free(as->sw);
+            as->sw = NULL;
+        }
     }
 
     /* 4. Settle states. */
@@ -1089,6 +1121,10 @@ int gm__update(gm_system *sys, gm_error *err)
 fail:
     /* Keep the windows for the next commit; drop this attempt. */
     for (as = sys->spaces; as; as = as->next) {
+        if (as->sw) {
+            events_free(as->sw);
+            as->sw = NULL;
+        }
         if (as->next_vs && (sys->topo_dirty || as->is_new || !as->vs)) {
             as->next_vs->users--;
         }

@@ -36,10 +36,9 @@ void gm_error_clear(gm_error *err)
 
 const char *gm_strerror(int code)
 {
-    if (code < 0) {
-        code = -code;
-    }
-    switch (code) {
+    long c = code < 0 ? -(long)code : code;
+
+    switch (c) {
     case 0:
         return "success";
     case EINVAL:

@@ -571,7 +571,13 @@ static void flatview_rcu_cb(struct rcu_head *head)
      * freeing here, on liburcu's callback thread, would need the writer
      * lock and would hand every block back to another thread's arena.
      */
-    flatview_reclaim_push(caa_container_of(head, gm_flatview, rcu));
+    gm_flatview *fv = caa_container_of(head, gm_flatview, rcu);
+    gm_system *sys;
+
+    gm__rcu_cb_enter(head);
+    sys = fv->sys;
+    flatview_reclaim_push(fv);
+    atomic_fetch_sub_explicit(&sys->rcu_pending, 1, memory_order_release);
 }
 
 gm_flatview *gm_flatview_ref(gm_flatview *fv)
@@ -582,6 +588,29 @@ gm_flatview *gm_flatview_ref(gm_flatview *fv)
     return fv;
 }
 
+/*
+ * A reader's reference on the view a space publishes. The space may have
+ * dropped its own reference after the reader loaded the pointer: a count
+ * of zero means the view is on its way out (its memory is still valid, we
+ * are in a read-side section), so take the space's newer view instead of
+ * resurrecting this one.
+ */
+gm_flatview *gm__space_view_get(gm_space *as)
+{
+    for (;;) {
+        gm_flatview *fv = gm__rcu_load(as->view);
+        long n = atomic_load_explicit(&fv->refcnt, memory_order_relaxed);
+
+        while (n > 0) {
+            if (atomic_compare_exchange_weak_explicit(
+                    &fv->refcnt, &n, n + 1, memory_order_acquire,
+                    memory_order_relaxed)) {
+                return fv;
+            }
+        }
+    }
+}
+
 void gm_flatview_unref(gm_flatview *fv)
 {
     if (fv && atomic_fetch_sub_explicit(&fv->refcnt, 1,
@@ -590,6 +619,8 @@ void gm_flatview_unref(gm_flatview *fv)
          * A reader may have loaded the pointer from a space just before the
          * space dropped it; wait for the grace period before freeing.
          */
+        atomic_fetch_add_explicit(&fv->sys->rcu_pending, 1,
+                                  memory_order_relaxed);
         gm__rcu_call(&fv->rcu, flatview_rcu_cb);
     }
 }

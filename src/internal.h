@@ -77,6 +77,13 @@ struct gm_ioeventfd {
 
 struct gm_vstate;
 
+/* An immutable snapshot of a region's ioeventfds for the access path. */
+struct gm_evfd_pub {
+    struct rcu_head rcu;
+    size_t n;
+    struct gm_ioeventfd v[];
+};
+
 struct gm_region {
     gm_system *sys;
     char *name;
@@ -115,6 +122,7 @@ struct gm_region {
     size_t ram_alloc; /* usable bytes behind ram */
 
     GM_VEC(struct gm_ioeventfd) evfds; /* sorted, region offsets */
+    struct gm_evfd_pub *_Atomic evpub;  /* readers' copy (RCU) */
 
     struct gm_vstate *vs; /* view state rendered from this region */
     uint64_t mark;        /* scratch for graph walks (writer lock) */
@@ -270,6 +278,8 @@ size_t gm__fv_count(const struct gm_fv_node *t);
 gm_flatview *gm__flatview_new(gm_system *sys, gm_region *root,
                               struct gm_fv_node *tree, struct gm_history *hist,
                               gm_gcvec *gc);
+/* A reference on as's current view; call inside an RCU read section. */
+gm_flatview *gm__space_view_get(gm_space *as);
 /* Undo gm__flatview_new() of a version that was never published. */
 void gm__flatview_discard(gm_flatview *fv);
 /* The view state lets go of its history. */
@@ -345,10 +355,18 @@ struct gm_space {
     gm_region *root;          /* referenced */
     struct gm_vstate *vs;     /* resolved view state */
     struct gm_vstate *next_vs; /* during an update: the new one */
+    struct gm_vstate *sw;      /* during an update: events of a switch */
     gm_flatview *_Atomic view; /* published view (one reference) */
     bool dying;
     bool is_new;
     gm_space *prev, *next;
+
+    /* DMA (access.c); maps_lock protects what follows. */
+    pthread_mutex_t maps_lock;
+    size_t bounce_budget;
+    size_t bounce_used;
+    struct gm_dma_map *maps;
+    struct gm_map_client *clients;
 };
 
 struct gm_listener {
@@ -392,7 +410,11 @@ struct gm_system {
     struct gm_scratch scr;
     unsigned gcpool_n;
 
+    _Atomic(gm_dirty_fn) dirty_fn; /* read by the access path */
+    void *_Atomic dirty_opaque;
+
     atomic_long nr_regions;
+    atomic_long rcu_pending; /* views waiting in call_rcu */
     gm_flatview *_Atomic reclaim; /* views past their grace period */
 };
 
@@ -408,6 +430,12 @@ uint32_t gm__rand(gm_system *sys);
 /* region.c */
 void gm__region_destroy(gm_region *r);
 gm_region *gm__resolve_root(gm_region *mr);
+
+/* access.c */
+void gm__space_dma_init(gm_space *as);
+void gm__space_dma_fini(gm_space *as);
+void gm__region_publish_evfds(gm_region *r);
+void gm__region_free_evfds(gm_region *r);
 
 /* commit.c */
 /* Note that r may render differently over its whole extent. */

@@ -186,7 +186,7 @@ gm_region *gm_region_new_alias(gm_system *sys, const char *name,
         return NULL;
     }
     if ((gm_u128)offset + size > SPACE_END) {
-        gm__error_set(err, -ERANGE,
+        gm__error_set(err, -EINVAL,
                       "alias '%s': offset + size exceeds 2^64",
                       name ? name : "anonymous");
         return NULL;
@@ -286,6 +286,7 @@ void gm__region_destroy(gm_region *r)
     gm__vec_free(&r->aliased_by);
     r->sys->nr_evfds -= r->evfds.n;
     gm__vec_free(&r->evfds);
+    gm__region_free_evfds(r);
     region_free_raw(r);
 }
 
@@ -505,6 +506,23 @@ static void reindex(gm_region *r)
     }
 }
 
+/*
+ * Moving a subregion re-adds it, as QEMU does: it becomes the most recently
+ * added of its priority, and collisions are checked again.
+ */
+static void readd(gm_region *r)
+{
+    if (r->container) {
+        r->seq = ++r->sys->seq;
+        reindex(r);
+        if (!r->may_overlap) {
+            struct collide_ctx c = {r};
+            gm__itree_query(r->container->child_index, r->inode.start,
+                            r->inode.end, collide_cb, &c);
+        }
+    }
+}
+
 int gm_region_set_address(gm_region *r, uint64_t addr, gm_error *err)
 {
     REGION_CHANGE(
@@ -515,7 +533,7 @@ int gm_region_set_address(gm_region *r, uint64_t addr, gm_error *err)
                                  r->name, (unsigned long long)addr);
         } else if (r->addr == addr) { ret_ = 1; },
         r->addr = addr;
-        reindex(r));
+        readd(r));
 }
 
 int gm_region_set_enabled(gm_region *r, bool enabled, gm_error *err)
@@ -548,8 +566,11 @@ int gm_region_set_size(gm_region *r, gm_u128 size, gm_error *err)
 
     REGION_CHANGE(
         r, err,
-        if (size > SPACE_END ||
-            (r->container && (gm_u128)r->addr + size > SPACE_END)) {
+        if (size > SPACE_END) {
+            ret_ = gm__error_set(err, -EINVAL,
+                                 "'%s': size %s exceeds 2^64", r->name,
+                                 gm__u128_str(size, b));
+        } else if (r->container && (gm_u128)r->addr + size > SPACE_END) {
             ret_ = gm__error_set(err, -ERANGE,
                                  "'%s': size %s would end past 2^64",
                                  r->name, gm__u128_str(size, b));
@@ -679,7 +700,7 @@ static int eventfd_common(gm_region *r, uint64_t addr, unsigned size,
     if (fd < 0) {
         return gm__error_set(err, -EBADF, "ioeventfd: bad fd %d", fd);
     }
-    if ((gm_u128)addr + (size ? size : 1) > r->size) {
+    if (add && (gm_u128)addr + (size ? size : 1) > r->size) {
         return gm__error_set(err, -ERANGE,
                              "ioeventfd at 0x%llx+%u is outside '%s'",
                              (unsigned long long)addr, size, r->name);
@@ -708,6 +729,7 @@ static int eventfd_common(gm_region *r, uint64_t addr, unsigned size,
             r->evfds.v[i] = e;
             r->evfds.n++;
             sys->nr_evfds++;
+            gm__region_publish_evfds(r);
             gm__mark_region_evfd(r);
         }
     } else {
@@ -715,6 +737,7 @@ static int eventfd_common(gm_region *r, uint64_t addr, unsigned size,
                 (r->evfds.n - i - 1) * sizeof(e));
         r->evfds.n--;
         sys->nr_evfds--;
+        gm__region_publish_evfds(r);
         gm__mark_region_evfd(r);
     }
     if (gm__end(sys, err) && !ret) {

@@ -54,6 +54,7 @@ gm_space *gm_space_new(gm_system *sys, gm_region *root, const char *name,
     as->sys = sys;
     as->root = gm_region_ref(root);
     as->is_new = true;
+    gm__space_dma_init(as);
     as->prev = sys->spaces_tail;
     if (sys->spaces_tail) {
         sys->spaces_tail->next = as;
@@ -82,6 +83,7 @@ void gm__space_free(gm_space *as)
     } else {
         sys->spaces_tail = as->prev;
     }
+    gm__space_dma_fini(as);
     gm_flatview_unref(atomic_load(&as->view));
     gm__vstate_put(sys, as->vs);
     gm_region_unref(as->root);
@@ -143,7 +145,7 @@ gm_flatview *gm_space_get_flatview(gm_space *as)
         return NULL;
     }
     gm__rcu_read_lock();
-    fv = gm_flatview_ref(gm__rcu_load(as->view));
+    fv = gm__space_view_get(as);
     gm__rcu_read_unlock();
     return fv;
 }

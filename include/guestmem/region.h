@@ -92,7 +92,8 @@ struct gm_region_ops {
     /* What the device accepts; a refused access is a decode error. */
     struct {
         unsigned min_access_size; /* 0 means 1 */
-        unsigned max_access_size; /* 0 means 4 */
+        unsigned max_access_size; /* 0: any size is valid (QEMU's rule);
+                                     accesses are then at most 4 bytes */
         bool unaligned;
         bool (*accepts)(void *opaque, uint64_t offset, unsigned size,
                         bool is_write, struct gm_mem_attrs attrs);
@@ -219,7 +220,11 @@ GM_EXPORT int gm_region_add_subregion_overlap(gm_region *parent,
 GM_EXPORT int gm_region_del_subregion(gm_region *parent, gm_region *child,
                                       gm_error *err);
 
-/** gm_region_set_address() - move within the container; -ERANGE past 2^64. */
+/**
+ * gm_region_set_address() - move within the container. As in QEMU the
+ * region is re-added: it becomes the most recently added of its priority.
+ * Return: 0; -ERANGE (would end past 2^64).
+ */
 GM_EXPORT int gm_region_set_address(gm_region *r, uint64_t addr,
                                     gm_error *err);
 
@@ -236,8 +241,11 @@ GM_EXPORT int gm_region_set_nonvolatile(gm_region *r, bool nonvolatile,
                                         gm_error *err);
 
 /**
- * gm_region_set_size() - resize. Sizes as for the constructors; RAM-backed
- * regions cannot grow past their allocation (-EINVAL).
+ * gm_region_set_size() - resize.
+ * Return: 0; -EINVAL (size above 2^64, zero for a kind that refuses it, or
+ * a RAM-backed region growing past its allocation); -ERANGE (the region
+ * would end past 2^64 in its container, or an alias past its target's
+ * 2^64).
  */
 GM_EXPORT int gm_region_set_size(gm_region *r, gm_u128 size, gm_error *err);
 
@@ -263,7 +271,9 @@ GM_EXPORT void gm_region_set_owner(gm_region *r, void *owner);
  * @data when @match_data, signals @fd instead of reaching the device. @fd is
  * owned by the caller and must stay open until the eventfd is deleted.
  * @size is 1, 2, 4 or 8, or 0 for "any size" (no data match).
- * Return: 0; -EINVAL; -ERANGE (outside the region); -EEXIST / -ENOENT.
+ * Return: 0; -EINVAL (bad size); -EBADF (@fd < 0); -ERANGE (add outside
+ * the region); -EEXIST (add twice) / -ENOENT (delete an unknown one).
+ * Deleting works whatever the region's size has become.
  */
 GM_EXPORT int gm_region_add_eventfd(gm_region *r, uint64_t addr,
                                     unsigned size, bool match_data,
