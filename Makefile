@@ -1,0 +1,54 @@
+# SPDX-License-Identifier: MIT
+#
+# Top-level Makefile: a thin wrapper around Meson.
+#
+#   make            install missing packages, configure and build (build/)
+#   make run        build, then print the CLI's default board (mtree, mtree -f)
+#   make check      build and test build/ and build-asan/ (ASan + UBSan)
+#   make bench      release build (build-release/) and run the benchmarks
+#   make install    meson install from build/
+#   make clean      remove the build directories
+#
+# The build directories can be overridden, e.g. `make BUILD=b check`.
+
+MESON ?= meson
+NINJA ?= ninja
+BUILD ?= build
+BUILD_ASAN ?= build-asan
+BUILD_RELEASE ?= build-release
+JOBS ?= 2
+
+.PHONY: all deps build run check bench install clean
+
+all: build
+
+deps:
+	@bash scripts/deps.sh
+
+build: deps
+	@if [ ! -f $(BUILD)/build.ninja ]; then \
+	    $(MESON) setup $(BUILD) -Dbuildtype=debugoptimized; \
+	fi
+	$(NINJA) -C $(BUILD)
+
+run: build
+	$(BUILD)/tools/guestmem mtree
+	$(BUILD)/tools/guestmem mtree -f
+
+check: deps
+	@BUILD=$(BUILD) BUILD_ASAN=$(BUILD_ASAN) JOBS=$(JOBS) bash scripts/check.sh
+
+bench: deps
+	@if [ ! -f $(BUILD_RELEASE)/build.ninja ]; then \
+	    $(MESON) setup $(BUILD_RELEASE) -Dbuildtype=release \
+	        -Db_ndebug=true; \
+	fi
+	$(NINJA) -C $(BUILD_RELEASE)
+	$(MESON) test -C $(BUILD_RELEASE) --benchmark --verbose \
+	    --num-processes 1
+
+install: build
+	$(MESON) install -C $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_RELEASE)
