@@ -182,7 +182,7 @@ static void vstate_destroy(gm_system *sys, struct gm_vstate *vs)
         vs->root->vs = NULL;
         gm_region_unref(vs->root);
     }
-    gm_flatview_unref(vs->cur);
+    gm__flatview_put(sys, vs->cur);
     gm__history_orphan(sys, vs->hist);
     gm__gc_release(sys, &vs->gc);
     gm__vec_free(&vs->win);
@@ -942,7 +942,7 @@ static void publish(gm_space *as, gm_flatview *newv)
 
     if (newv && newv != old) {
         gm__rcu_store(as->view, gm_flatview_ref(newv));
-        gm_flatview_unref(old);
+        gm__flatview_put(as->sys, old);
     }
 }
 
@@ -1068,7 +1068,7 @@ int gm__update(gm_system *sys, gm_error *err)
     for (vs = sys->vstates; vs; vs = vs->next) {
         if (vs->processed) {
             if (vs->next_view) {
-                gm_flatview_unref(vs->cur);
+                gm__flatview_put(sys, vs->cur);
                 vs->cur = vs->next_view;
                 vs->next_view = NULL;
             }
@@ -1116,6 +1116,7 @@ int gm__update(gm_system *sys, gm_error *err)
     }
     clear_pending(sys);
     gm__reclaim(sys);
+    gm__flatview_flush(sys, false);
     return ret;
 
 fail:

@@ -625,6 +625,55 @@ void gm_flatview_unref(gm_flatview *fv)
     }
 }
 
+#define DEFERRED_BATCH 64
+
+void gm__flatview_put(gm_system *sys, gm_flatview *fv)
+{
+    if (fv && atomic_fetch_sub_explicit(&fv->refcnt, 1,
+                                        memory_order_acq_rel) == 1) {
+        fv->reclaim_next = sys->deferred;
+        sys->deferred = fv;
+        sys->deferred_n++;
+    }
+}
+
+/*
+ * The writer frees the views it dropped itself in batches, behind one
+ * synchronize_rcu() per batch: call_rcu's callback thread wakes up every
+ * few milliseconds, and a writer committing in a tight loop would otherwise
+ * keep thousands of dead versions (and their garbage) around. Inside a
+ * read-side section (an MMIO callback that commits) waiting would never
+ * end, so the batch is handed to call_rcu instead.
+ */
+void gm__flatview_flush(gm_system *sys, bool force)
+{
+    gm_flatview *fv;
+
+    if (!sys->deferred || (!force && sys->deferred_n < DEFERRED_BATCH)) {
+        return;
+    }
+    fv = sys->deferred;
+    sys->deferred = NULL;
+    sys->deferred_n = 0;
+    if (urcu_bp_read_ongoing()) {
+        while (fv) {
+            gm_flatview *next = fv->reclaim_next;
+            atomic_fetch_add_explicit(&sys->rcu_pending, 1,
+                                      memory_order_relaxed);
+            gm__rcu_call(&fv->rcu, flatview_rcu_cb);
+            fv = next;
+        }
+        return;
+    }
+    urcu_bp_synchronize_rcu();
+    gm__rcu_after_sync();
+    while (fv) {
+        gm_flatview *next = fv->reclaim_next;
+        gm__flatview_free(fv);
+        fv = next;
+    }
+}
+
 static void version_free(gm_flatview *fv)
 {
     gm__gc_free(fv->sys, &fv->garbage);

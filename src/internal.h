@@ -278,6 +278,10 @@ size_t gm__fv_count(const struct gm_fv_node *t);
 gm_flatview *gm__flatview_new(gm_system *sys, gm_region *root,
                               struct gm_fv_node *tree, struct gm_history *hist,
                               gm_gcvec *gc);
+/* Writer-side unref (lock held): batches frees behind one grace period. */
+void gm__flatview_put(gm_system *sys, gm_flatview *fv);
+/* Free the deferred views after a grace period (unless inside a reader). */
+void gm__flatview_flush(gm_system *sys, bool force);
 /* A reference on as's current view; call inside an RCU read section. */
 gm_flatview *gm__space_view_get(gm_space *as);
 /* Undo gm__flatview_new() of a version that was never published. */
@@ -415,6 +419,8 @@ struct gm_system {
 
     atomic_long nr_regions;
     atomic_long rcu_pending; /* views waiting in call_rcu */
+    gm_flatview *deferred;   /* writer's dead views awaiting a grace period */
+    size_t deferred_n;
     gm_flatview *_Atomic reclaim; /* views past their grace period */
 };
 

@@ -44,6 +44,11 @@ extern char gm__tsan_rcu_sync;
 #define gm__tsan_acquire(p) ((void)(p))
 #define gm__tsan_release(p) ((void)(p))
 #endif
+#ifdef GM_TSAN
+#define gm__rcu_after_sync() __tsan_acquire(&gm__tsan_rcu_sync)
+#else
+#define gm__rcu_after_sync() ((void)0)
+#endif
 
 #define gm__rcu_read_lock() urcu_bp_read_lock()
 #ifdef GM_TSAN

@@ -84,7 +84,7 @@ void gm__space_free(gm_space *as)
         sys->spaces_tail = as->prev;
     }
     gm__space_dma_fini(as);
-    gm_flatview_unref(atomic_load(&as->view));
+    gm__flatview_put(sys, atomic_load(&as->view));
     gm__vstate_put(sys, as->vs);
     gm_region_unref(as->root);
     free(as->name);

@@ -278,6 +278,7 @@ int gm_system_destroy(gm_system *sys, gm_error *err)
      */
     for (;;) {
         gm__lock(sys);
+        gm__flatview_flush(sys, true);
         gm__reclaim(sys);
         gm__unlock(sys);
         if (atomic_load_explicit(&sys->rcu_pending, memory_order_acquire) ==
