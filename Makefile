@@ -16,6 +16,7 @@ NINJA ?= ninja
 BUILD ?= build
 BUILD_ASAN ?= build-asan
 BUILD_RELEASE ?= build-release
+BUILD_TSAN ?= build-tsan
 JOBS ?= 2
 
 .PHONY: all deps build run check bench install clean
@@ -36,7 +37,8 @@ run: build
 	$(BUILD)/tools/guestmem mtree -f
 
 check: deps
-	@BUILD=$(BUILD) BUILD_ASAN=$(BUILD_ASAN) JOBS=$(JOBS) bash scripts/check.sh
+	@BUILD=$(BUILD) BUILD_ASAN=$(BUILD_ASAN) BUILD_TSAN=$(BUILD_TSAN) JOBS=$(JOBS) \
+	    bash scripts/check.sh
 
 bench: deps
 	@if [ ! -f $(BUILD_RELEASE)/build.ninja ]; then \
@@ -51,4 +53,4 @@ install: build
 	$(MESON) install -C $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_RELEASE)
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_TSAN) $(BUILD_RELEASE)

@@ -7,6 +7,8 @@
 #   2. BUILD_ASAN  (default "build-asan"): the same with AddressSanitizer and
 #      UndefinedBehaviorSanitizer, leak detection on, halting on the first
 #      UB report
+#   3. BUILD_TSAN  (default "build-tsan"): ThreadSanitizer, the concurrency
+#      suite only
 #
 # Each configuration is set up when it is not yet, built with ninja and
 # tested with `meson test --print-errorlogs`. The counts are read from
@@ -25,6 +27,7 @@ cd "$(dirname "$0")/.." || exit 1
 
 BUILD=${BUILD:-build}
 BUILD_ASAN=${BUILD_ASAN:-build-asan}
+BUILD_TSAN=${BUILD_TSAN:-build-tsan}
 JOBS=${JOBS:-2}
 MESON_TEST_ARGS=${MESON_TEST_ARGS:-}
 
@@ -114,6 +117,22 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 run_config "sanitizers" "$BUILD_ASAN" 3 -Dbuildtype=debugoptimized \
     -Db_sanitize=address,undefined -Db_lundef=false
+
+# ThreadSanitizer: only the concurrency suite (readers against a committing
+# writer); building the rest under TSan would add minutes for nothing.
+echo "=== check: threads ($BUILD_TSAN) ==="
+if setup "$BUILD_TSAN" -Dbuildtype=debugoptimized -Db_sanitize=thread \
+        -Db_lundef=false &&
+    ninja -C "$BUILD_TSAN" tests/unit/test-concurrency; then
+    rm -f "$BUILD_TSAN/meson-logs/testlog.json"
+    TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1} \
+        meson test -C "$BUILD_TSAN" --no-rebuild --suite concurrency \
+        --print-errorlogs --timeout-multiplier 4
+    count "$BUILD_TSAN" || total_fail=$((total_fail + 1))
+else
+    echo "check: threads: build FAILED" >&2
+    total_fail=$((total_fail + 1))
+fi
 
 if [ $total_skip -gt 0 ]; then
     echo "($total_skip skipped)"

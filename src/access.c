@@ -632,12 +632,18 @@ void *gm_space_map(gm_space *as, uint64_t addr, uint64_t *plen,
         free(m);
         return NULL;
     }
+    /*
+     * Once listed, the entry may be taken by an unmap of an identical map
+     * from another thread (direct maps of one address share a pointer, and
+     * either entry releases the same resources): read it before.
+     */
+    *plen = m->len;
+    void *buf = m->buf;
     pthread_mutex_lock(&as->maps_lock);
     m->next = as->maps;
     as->maps = m;
     pthread_mutex_unlock(&as->maps_lock);
-    *plen = m->len;
-    return m->buf;
+    return buf;
 }
 
 void gm_space_unmap(gm_space *as, void *buf, uint64_t len, bool is_write,
@@ -651,7 +657,7 @@ void gm_space_unmap(gm_space *as, void *buf, uint64_t len, bool is_write,
     }
     pthread_mutex_lock(&as->maps_lock);
     for (pp = &as->maps; *pp; pp = &(*pp)->next) {
-        if ((*pp)->buf == buf) {
+        if ((*pp)->buf == buf && (*pp)->len == len) {
             m = *pp;
             *pp = m->next;
             break;
