@@ -118,36 +118,65 @@ static bool endian_is_big(enum gm_endian e)
 #endif
 }
 
+static bool need_swap(enum gm_endian e)
+{
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    return e == GM_ENDIAN_LITTLE;
+#else
+    return e == GM_ENDIAN_BIG;
+#endif
+}
+
 /* Value of `size` bytes in memory order, interpreted in byte order e. */
 static uint64_t bytes_to_val(const uint8_t *b, unsigned size, enum gm_endian e)
 {
-    uint64_t v = 0;
+    bool sw = need_swap(e);
 
-    if (endian_is_big(e)) {
-        for (unsigned i = 0; i < size; i++) {
-            v = (v << 8) | b[i];
-        }
-    } else {
-        for (unsigned i = size; i-- > 0;) {
-            v = (v << 8) | b[i];
-        }
+    switch (size) {
+    case 1:
+        return b[0];
+    case 2: {
+        uint16_t v;
+        memcpy(&v, b, 2);
+        return sw ? __builtin_bswap16(v) : v;
     }
-    return v;
+    case 4: {
+        uint32_t v;
+        memcpy(&v, b, 4);
+        return sw ? __builtin_bswap32(v) : v;
+    }
+    default: {
+        uint64_t v;
+        memcpy(&v, b, 8);
+        return sw ? __builtin_bswap64(v) : v;
+    }
+    }
 }
 
 static void val_to_bytes(uint64_t v, uint8_t *b, unsigned size,
                          enum gm_endian e)
 {
-    if (endian_is_big(e)) {
-        for (unsigned i = size; i-- > 0;) {
-            b[i] = (uint8_t)v;
-            v >>= 8;
-        }
-    } else {
-        for (unsigned i = 0; i < size; i++) {
-            b[i] = (uint8_t)v;
-            v >>= 8;
-        }
+    bool sw = need_swap(e);
+
+    switch (size) {
+    case 1:
+        b[0] = (uint8_t)v;
+        break;
+    case 2: {
+        uint16_t x = sw ? __builtin_bswap16((uint16_t)v) : (uint16_t)v;
+        memcpy(b, &x, 2);
+        break;
+    }
+    case 4: {
+        uint32_t x = sw ? __builtin_bswap32((uint32_t)v) : (uint32_t)v;
+        memcpy(b, &x, 4);
+        break;
+    }
+    default: {
+        uint64_t x = sw ? __builtin_bswap64(v) : v;
+        memcpy(b, &x, 8);
+        break;
+    }
     }
 }
 
@@ -155,28 +184,15 @@ static void val_to_bytes(uint64_t v, uint8_t *b, unsigned size,
  * MMIO.
  */
 
-static bool is_direct_read(const struct gm_range *rg)
+/* Only for ranges from the dispatch table (records carry acc and host). */
+static inline bool is_direct_read(const struct gm_range *rg)
 {
-    gm_region *mr = rg->mr;
-
-    switch (mr->kind) {
-    case GM_REGION_RAM:
-    case GM_REGION_ROM:
-    case GM_REGION_RAM_DEVICE:
-        return true;
-    case GM_REGION_ROM_DEVICE:
-        return rg->romd;
-    default:
-        return false;
-    }
+    return rg->acc & GM_ACC_READ;
 }
 
-static bool is_direct_write(const struct gm_range *rg)
+static inline bool is_direct_write(const struct gm_range *rg)
 {
-    gm_region *mr = rg->mr;
-
-    return mr->kind == GM_REGION_RAM || mr->kind == GM_REGION_ROM ||
-           mr->kind == GM_REGION_RAM_DEVICE;
+    return rg->acc & GM_ACC_RAM;
 }
 
 static bool access_valid(gm_region *mr, uint64_t off, unsigned size,
@@ -368,12 +384,12 @@ static enum gm_result view_rw(gm_flatview *fv, uint64_t addr, uint8_t *buf,
                 l = len; /* l == 0: the range ends at 2^64 */
             }
             if (!is_write && is_direct_read(rg)) {
-                memcpy(buf, (uint8_t *)mr->ram + off, l);
+                memcpy(buf, rg->host + (addr - rg->start), l);
             } else if (is_write && is_direct_write(rg)) {
                 if (rg->readonly) {
                     res |= GM_RESULT_ACCESS_ERROR;
                 } else {
-                    memcpy((uint8_t *)mr->ram + off, buf, l);
+                    memcpy(rg->host + (addr - rg->start), buf, l);
                     mark_dirty(fv->sys, rg, off, l);
                 }
             } else if (!mr->ops) {
@@ -459,9 +475,9 @@ enum gm_result gm_space_load(gm_space *as, uint64_t addr, unsigned size,
     /* Fast path: a RAM range holding the whole access. */
     if (rg && is_direct_read(rg) && addr + size - 1 <= rg->last &&
         addr + size - 1 >= addr) {
-        memcpy(b, (uint8_t *)rg->mr->ram + rg->offset + (addr - rg->start),
-               size);
-        r = GM_RESULT_OK;
+        *val = bytes_to_val(rg->host + (addr - rg->start), size, endian);
+        gm__rcu_read_unlock();
+        return GM_RESULT_OK;
     } else {
         r = view_rw(fv, addr, b, size, false, attrs);
     }
@@ -474,6 +490,8 @@ enum gm_result gm_space_store(gm_space *as, uint64_t addr, unsigned size,
                               enum gm_endian endian, uint64_t val,
                               struct gm_mem_attrs attrs)
 {
+    const struct gm_range *rg;
+    gm_flatview *fv;
     uint8_t b[8];
     enum gm_result r;
 
@@ -482,7 +500,19 @@ enum gm_result gm_space_store(gm_space *as, uint64_t addr, unsigned size,
     }
     val_to_bytes(val, b, size, endian);
     gm__rcu_read_lock();
-    r = view_rw(gm__rcu_load(as->view), addr, b, size, true, attrs);
+    fv = gm__rcu_load(as->view);
+    rg = gm__dispatch_lookup(&fv->disp, addr);
+    /* Fast path: writable RAM holding the whole access. */
+    if (rg && is_direct_write(rg) && !rg->readonly &&
+        addr + size - 1 <= rg->last && addr + size - 1 >= addr) {
+        memcpy(rg->host + (addr - rg->start), b, size);
+        if (rg->mask) {
+            mark_dirty(fv->sys, rg, rg->offset + (addr - rg->start), size);
+        }
+        r = GM_RESULT_OK;
+    } else {
+        r = view_rw(fv, addr, b, size, true, attrs);
+    }
     gm__rcu_read_unlock();
     return r;
 }
@@ -749,6 +779,7 @@ void gm_space_unregister_map_client(gm_map_client *c)
 
 static void cache_resolve(struct gm_cache *c, gm_flatview *fv)
 {
+    c->view_slot = (gm_flatview *const *)&c->as->view;
     const struct gm_range *rg = gm__dispatch_lookup(&fv->disp, c->addr);
 
     gm_flatview_unref(c->view);
@@ -851,8 +882,9 @@ enum gm_result gm_cache_write(struct gm_cache *c, uint64_t off,
     return r;
 }
 
-enum gm_result gm_cache_load(struct gm_cache *c, uint64_t off, unsigned size,
-                             enum gm_endian endian, uint64_t *val)
+enum gm_result gm_cache_load_slow(struct gm_cache *c, uint64_t off,
+                                  unsigned size, enum gm_endian endian,
+                                  uint64_t *val)
 {
     uint8_t b[8];
     enum gm_result r;
@@ -865,8 +897,9 @@ enum gm_result gm_cache_load(struct gm_cache *c, uint64_t off, unsigned size,
     return r;
 }
 
-enum gm_result gm_cache_store(struct gm_cache *c, uint64_t off, unsigned size,
-                              enum gm_endian endian, uint64_t val)
+enum gm_result gm_cache_store_slow(struct gm_cache *c, uint64_t off,
+                                   unsigned size, enum gm_endian endian,
+                                   uint64_t val)
 {
     uint8_t b[8];
 

@@ -412,37 +412,32 @@ const struct gm_range *gm__dispatch_lookup(const struct gm_dispatch *d,
                                            uint64_t addr)
 {
     uintptr_t e = d->root;
-    unsigned level = d->level;
 
-    if (level < GM_DISPATCH_LEVELS - 1 &&
-        (addr >> level_shift(level + 1)) != 0) {
+    if (d->level < GM_DISPATCH_LEVELS - 1 &&
+        (addr >> level_shift(d->level + 1)) != 0) {
         return NULL;
     }
-    for (;;) {
-        switch (DE_TAG(e)) {
-        case DE_NODE: {
-            const struct gm_dnode *n = DE_PTR(e);
-            e = n->e[(addr >> level_shift(n->level)) & (GM_DNODE_ENTRIES - 1)];
-            continue;
-        }
-        case DE_REC:
-            return &((const struct gm_rrec *)DE_PTR(e))->rg;
-        case DE_SUB: {
-            const struct gm_subpage *sp = DE_PTR(e);
-            unsigned off = (unsigned)(addr & (GM_PAGE_SIZE - 1));
-            unsigned lo = 0, hi = sp->n;
-            while (hi - lo > 1) {
-                unsigned mid = (lo + hi) / 2;
-                if (sp->v[mid].start <= off) {
-                    lo = mid;
-                } else {
-                    hi = mid;
-                }
-            }
-            return sp->v[lo].rec ? &sp->v[lo].rec->rg : NULL;
-        }
-        default:
-            return NULL;
-        }
+    while (DE_TAG(e) == DE_NODE) {
+        const struct gm_dnode *n = (const void *)(e - DE_NODE);
+        e = n->e[(addr >> level_shift(n->level)) & (GM_DNODE_ENTRIES - 1)];
     }
+    if (__builtin_expect(DE_TAG(e) == DE_REC, 1)) {
+        return &((const struct gm_rrec *)(e - DE_REC))->rg;
+    }
+    if (DE_TAG(e) == DE_SUB) {
+        const struct gm_subpage *sp = DE_PTR(e);
+        unsigned off = (unsigned)(addr & (GM_PAGE_SIZE - 1));
+        unsigned lo = 0, hi = sp->n;
+
+        while (hi - lo > 1) {
+            unsigned mid = (lo + hi) / 2;
+            if (sp->v[mid].start <= off) {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        return sp->v[lo].rec ? &sp->v[lo].rec->rg : NULL;
+    }
+    return NULL;
 }

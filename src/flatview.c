@@ -216,6 +216,17 @@ static struct gm_fv_node *node_new(gm_system *sys, const struct gm_range *rg,
     }
     rec->gen = sys->gen;
     rec->rg = *rg;
+    rec->rg.acc = 0;
+    rec->rg.host = NULL;
+    if (rg->mr->ram) {
+        enum gm_region_kind k = rg->mr->kind;
+        rec->rg.host = (uint8_t *)rg->mr->ram + rg->offset;
+        if (k != GM_REGION_ROM_DEVICE) {
+            rec->rg.acc = GM_ACC_READ | GM_ACC_RAM;
+        } else if (rg->romd) {
+            rec->rg.acc = GM_ACC_READ;
+        }
+    }
     n = node_with_rec(sys, rec, prio);
     if (!n) {
         free(rec);

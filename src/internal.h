@@ -135,7 +135,13 @@ struct gm_range {
     uint64_t offset;      /* offset of start in mr */
     bool readonly, romd, nonvolatile;
     uint8_t mask;
+    /* Filled in range records only (gm__rrec_prepare), for the access path. */
+    uint8_t acc;    /* GM_ACC_* */
+    uint8_t *host;  /* host address of start, for RAM-backed regions */
 };
+
+#define GM_ACC_READ 1u  /* reads are plain loads from host */
+#define GM_ACC_RAM 2u   /* writes go to host (unless readonly) */
 
 /*
  * Memory of flat views is reclaimed by generation, not by reference

@@ -118,8 +118,9 @@ struct gm_cache {
     gm_space *as;
     uint64_t addr, len;
     bool is_write;
-    /* Private below. */
-    gm_flatview *view;
+    /* Private below (read by the inline fast paths). */
+    gm_flatview *view;              /* the view resolved (one reference) */
+    gm_flatview *const *view_slot;  /* where the space publishes its view */
     uint8_t *ptr;       /* direct RAM pointer when the window is plain RAM */
     gm_region *region;
     uint8_t mask;       /* dirty-log mask of that RAM */
@@ -138,12 +139,115 @@ GM_EXPORT enum gm_result gm_cache_read(struct gm_cache *c, uint64_t off,
                                        void *buf, size_t len);
 GM_EXPORT enum gm_result gm_cache_write(struct gm_cache *c, uint64_t off,
                                         const void *buf, size_t len);
-GM_EXPORT enum gm_result gm_cache_load(struct gm_cache *c, uint64_t off,
-                                       unsigned size, enum gm_endian endian,
-                                       uint64_t *val);
-GM_EXPORT enum gm_result gm_cache_store(struct gm_cache *c, uint64_t off,
-                                        unsigned size, enum gm_endian endian,
-                                        uint64_t val);
+GM_EXPORT enum gm_result gm_cache_load_slow(struct gm_cache *c,
+                                            uint64_t off, unsigned size,
+                                            enum gm_endian endian,
+                                            uint64_t *val);
+GM_EXPORT enum gm_result gm_cache_store_slow(struct gm_cache *c,
+                                             uint64_t off, unsigned size,
+                                             enum gm_endian endian,
+                                             uint64_t val);
+
+/* Whether the cache still describes the space's current view. */
+static inline bool gm__cache_fresh(const struct gm_cache *c)
+{
+    return __atomic_load_n(c->view_slot, __ATOMIC_ACQUIRE) == c->view;
+}
+
+static inline bool gm__cache_swap(enum gm_endian e)
+{
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    return e == GM_ENDIAN_LITTLE;
+#else
+    return e == GM_ENDIAN_BIG;
+#endif
+}
+
+/**
+ * gm_cache_load() - a 1, 2, 4 or 8-byte load at @off inside the window.
+ *
+ * Inline: when the window is plain RAM and the space still publishes the
+ * view the cache resolved, this is a bounds check, one atomic load and the
+ * memory load; anything else goes to gm_cache_load_slow().
+ * Context: one thread at a time per cache.
+ */
+static inline enum gm_result gm_cache_load(struct gm_cache *c, uint64_t off,
+                                           unsigned size,
+                                           enum gm_endian endian,
+                                           uint64_t *val)
+{
+    if (__builtin_expect(c->ptr && !c->is_write && off <= c->len &&
+                             size <= c->len - off && gm__cache_fresh(c),
+                         1)) {
+        bool sw = gm__cache_swap(endian);
+        switch (size) {
+        case 1:
+            *val = c->ptr[off];
+            return GM_RESULT_OK;
+        case 2: {
+            uint16_t v;
+            __builtin_memcpy(&v, c->ptr + off, 2);
+            *val = sw ? __builtin_bswap16(v) : v;
+            return GM_RESULT_OK;
+        }
+        case 4: {
+            uint32_t v;
+            __builtin_memcpy(&v, c->ptr + off, 4);
+            *val = sw ? __builtin_bswap32(v) : v;
+            return GM_RESULT_OK;
+        }
+        case 8: {
+            uint64_t v;
+            __builtin_memcpy(&v, c->ptr + off, 8);
+            *val = sw ? __builtin_bswap64(v) : v;
+            return GM_RESULT_OK;
+        }
+        default:
+            break;
+        }
+    }
+    return gm_cache_load_slow(c, off, size, endian, val);
+}
+
+/**
+ * gm_cache_store() - a 1, 2, 4 or 8-byte store at @off inside the window;
+ * inline for plain RAM that nobody logs, gm_cache_store_slow() otherwise.
+ */
+static inline enum gm_result gm_cache_store(struct gm_cache *c, uint64_t off,
+                                            unsigned size,
+                                            enum gm_endian endian,
+                                            uint64_t val)
+{
+    if (__builtin_expect(c->ptr && c->is_write && !c->mask &&
+                             off <= c->len && size <= c->len - off &&
+                             gm__cache_fresh(c),
+                         1)) {
+        bool sw = gm__cache_swap(endian);
+        switch (size) {
+        case 1:
+            c->ptr[off] = (uint8_t)val;
+            return GM_RESULT_OK;
+        case 2: {
+            uint16_t v = sw ? __builtin_bswap16((uint16_t)val) : (uint16_t)val;
+            __builtin_memcpy(c->ptr + off, &v, 2);
+            return GM_RESULT_OK;
+        }
+        case 4: {
+            uint32_t v = sw ? __builtin_bswap32((uint32_t)val) : (uint32_t)val;
+            __builtin_memcpy(c->ptr + off, &v, 4);
+            return GM_RESULT_OK;
+        }
+        case 8: {
+            uint64_t v = sw ? __builtin_bswap64(val) : val;
+            __builtin_memcpy(c->ptr + off, &v, 8);
+            return GM_RESULT_OK;
+        }
+        default:
+            break;
+        }
+    }
+    return gm_cache_store_slow(c, off, size, endian, val);
+}
 
 #ifdef __cplusplus
 }
