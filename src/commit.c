@@ -431,30 +431,11 @@ static int evfds_of_range(const struct gm_range *rg,
     return 0;
 }
 
-static int cmp_evkey(const struct gm_ioeventfd *a, const struct gm_ioeventfd *b)
-{
-    if (a->addr != b->addr) {
-        return a->addr < b->addr ? -1 : 1;
-    }
-    if (a->size != b->size) {
-        return a->size < b->size ? -1 : 1;
-    }
-    if (a->match_data != b->match_data) {
-        return a->match_data < b->match_data ? -1 : 1;
-    }
-    if (a->match_data && a->data != b->data) {
-        return a->data < b->data ? -1 : 1;
-    }
-    if (a->fd != b->fd) {
-        return a->fd < b->fd ? -1 : 1;
-    }
-    return 0;
-}
 
 static int cmp_event(const void *a, const void *b)
 {
     const struct gm_evfd_ent *x = a, *y = b;
-    int c = cmp_evkey(&x->e, &y->e);
+    int c = gm__evfd_cmp(&x->e, &y->e);
 
     if (c) {
         return c;
@@ -469,7 +450,7 @@ static bool evset_has(const gm_evvec *set,
 
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        int c = cmp_evkey(&set->v[mid].e, k);
+        int c = gm__evfd_cmp(&set->v[mid].e, k);
         if (c == 0) {
             return true;
         }
@@ -562,7 +543,7 @@ static int update_evfds(struct gm_vstate *vs, const struct gm_fv_node *t,
     /* Keys that left or arrived. */
     for (size_t i = 0; i < vs->evfds.n && !ret; i++) {
         const struct gm_evfd_ent *x = &vs->evfds.v[i];
-        if (i && !cmp_evkey(&vs->evfds.v[i - 1].e, &x->e)) {
+        if (i && !gm__evfd_cmp(&vs->evfds.v[i - 1].e, &x->e)) {
             continue;
         }
         if (!evset_has(&vs->next_evfds, &x->e)) {
@@ -571,7 +552,7 @@ static int update_evfds(struct gm_vstate *vs, const struct gm_fv_node *t,
     }
     for (size_t i = 0; i < vs->next_evfds.n && !ret; i++) {
         const struct gm_evfd_ent *x = &vs->next_evfds.v[i];
-        if (i && !cmp_evkey(&vs->next_evfds.v[i - 1].e, &x->e)) {
+        if (i && !gm__evfd_cmp(&vs->next_evfds.v[i - 1].e, &x->e)) {
             continue;
         }
         if (!evset_has(&vs->evfds, &x->e)) {
@@ -919,13 +900,13 @@ static int compute_switch(gm_space *as)
     }
     nset = ns->processed ? &ns->next_evfds : &ns->evfds;
     for (size_t i = 0; !ret && oset && i < oset->n; i++) {
-        if ((i == 0 || cmp_evkey(&oset->v[i - 1].e, &oset->v[i].e)) &&
+        if ((i == 0 || gm__evfd_cmp(&oset->v[i - 1].e, &oset->v[i].e)) &&
             !evset_has(nset, &oset->v[i].e)) {
             ret = gm__vec_push(&ev->ev_dels, oset->v[i]);
         }
     }
     for (size_t i = 0; !ret && i < nset->n; i++) {
-        if ((i == 0 || cmp_evkey(&nset->v[i - 1].e, &nset->v[i].e)) &&
+        if ((i == 0 || gm__evfd_cmp(&nset->v[i - 1].e, &nset->v[i].e)) &&
             (!oset || !evset_has(oset, &nset->v[i].e))) {
             ret = gm__vec_push(&ev->ev_adds, nset->v[i]);
         }

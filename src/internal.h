@@ -441,6 +441,9 @@ uint32_t gm__rand(gm_system *sys);
 
 /* region.c */
 void gm__region_destroy(gm_region *r);
+/* qsort comparator of gm_region pointers in render order. */
+int gm__cmp_render_order(const void *a, const void *b);
+int gm__evfd_cmp(const struct gm_ioeventfd *a, const struct gm_ioeventfd *b);
 gm_region *gm__resolve_root(gm_region *mr);
 
 /* access.c */

@@ -658,7 +658,8 @@ void gm_region_set_owner(gm_region *r, void *owner)
  * ioeventfds.
  */
 
-static int cmp_evfd(const struct gm_ioeventfd *a, const struct gm_ioeventfd *b)
+/* Order of ioeventfds: address, size, match, data (when matched), fd. */
+int gm__evfd_cmp(const struct gm_ioeventfd *a, const struct gm_ioeventfd *b)
 {
     if (a->addr != b->addr) {
         return a->addr < b->addr ? -1 : 1;
@@ -710,9 +711,9 @@ static int eventfd_common(gm_region *r, uint64_t addr, unsigned size,
     if (ret) {
         return ret;
     }
-    for (i = 0; i < r->evfds.n && cmp_evfd(&r->evfds.v[i], &e) < 0; i++) {
+    for (i = 0; i < r->evfds.n && gm__evfd_cmp(&r->evfds.v[i], &e) < 0; i++) {
     }
-    bool found = i < r->evfds.n && cmp_evfd(&r->evfds.v[i], &e) == 0;
+    bool found = i < r->evfds.n && gm__evfd_cmp(&r->evfds.v[i], &e) == 0;
     if (add && found) {
         ret = gm__error_set(err, -EEXIST,
                             "ioeventfd at 0x%llx already on '%s'",
@@ -931,7 +932,7 @@ void *gm_region_opaque(const gm_region *r)
     return r ? r->opaque : NULL;
 }
 
-static int cmp_render_order(const void *a, const void *b)
+int gm__cmp_render_order(const void *a, const void *b)
 {
     const gm_region *x = *(gm_region *const *)a;
     const gm_region *y = *(gm_region *const *)b;
@@ -962,7 +963,7 @@ int gm_region_foreach_subregion(gm_region *r,
     for (gm_region *c = r->first_child; c; c = c->sib_next) {
         v[n++] = c;
     }
-    qsort(v, n, sizeof(*v), cmp_render_order);
+    qsort(v, n, sizeof(*v), gm__cmp_render_order);
     for (size_t i = 0; i < n && !ret; i++) {
         ret = fn(v[i], opaque);
     }

@@ -90,16 +90,6 @@ static void collect_kid(struct gm_itree_node *n, void *opaque)
     }
 }
 
-static int cmp_render_order(const void *a, const void *b)
-{
-    const gm_region *x = *(gm_region *const *)a;
-    const gm_region *y = *(gm_region *const *)b;
-
-    if (x->priority != y->priority) {
-        return x->priority > y->priority ? -1 : 1;
-    }
-    return x->seq > y->seq ? -1 : (x->seq < y->seq ? 1 : 0);
-}
 
 /* Sweep event: a piece starting or ending. */
 struct sev {
@@ -277,7 +267,7 @@ static void render_children(struct rctx *c, gm_region *mr, gm_i128 base,
         goto out;
     }
     /* Overlapping children: render each, then keep the best-ranked. */
-    qsort(c->rs->kids.v + k0, nk, sizeof(gm_region *), cmp_render_order);
+    qsort(c->rs->kids.v + k0, nk, sizeof(gm_region *), gm__cmp_render_order);
     {
         GM_VEC(uint32_t) rank = {0};
 
