@@ -43,7 +43,46 @@ struct gm_map_client {
     gm_space *as;
     void (*fn)(void *);
     void *opaque;
+    bool called; /* told once; stays listed until unregistered */
 };
+
+struct notify {
+    void (*fn)(void *);
+    void *opaque;
+};
+
+/*
+ * Collect the clients not yet told (maps_lock held); the caller calls them
+ * after dropping the lock, from the copies.
+ */
+static size_t clients_take(gm_space *as, struct notify **out)
+{
+    size_t n = 0, i = 0;
+    struct gm_map_client *c;
+
+    *out = NULL;
+    for (c = as->clients; c; c = c->next) {
+        n += !c->called;
+    }
+    if (!n || !(*out = malloc(n * sizeof(**out)))) {
+        return 0; /* ENOMEM: they are told at the next release */
+    }
+    for (c = as->clients; c; c = c->next) {
+        if (!c->called) {
+            c->called = true;
+            (*out)[i++] = (struct notify){c->fn, c->opaque};
+        }
+    }
+    return n;
+}
+
+static void clients_call(struct notify *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        v[i].fn(v[i].opaque);
+    }
+    free(v);
+}
 
 /*
  * ioeventfds, readers' copy.
@@ -300,11 +339,11 @@ static enum gm_result mmio_write(gm_region *mr, uint64_t off, uint64_t val,
     enum gm_result r = GM_RESULT_OK;
     unsigned asz;
 
-    if (evfd_match(mr, off, size, val)) {
-        return GM_RESULT_OK;
-    }
     if (!access_valid(mr, off, size, true, attrs)) {
         return GM_RESULT_DECODE_ERROR;
+    }
+    if (evfd_match(mr, off, size, val)) {
+        return GM_RESULT_OK; /* signalled instead of the device */
     }
     impl_sizes(o, size, &asz);
     for (unsigned i = 0; i < size; i += asz) {
@@ -472,12 +511,25 @@ enum gm_result gm_space_load(gm_space *as, uint64_t addr, unsigned size,
     gm__rcu_read_lock();
     fv = gm__rcu_load(as->view);
     rg = gm__dispatch_lookup(&fv->disp, addr);
-    /* Fast path: a RAM range holding the whole access. */
-    if (rg && is_direct_read(rg) && addr + size - 1 <= rg->last &&
-        addr + size - 1 >= addr) {
-        *val = bytes_to_val(rg->host + (addr - rg->start), size, endian);
-        gm__rcu_read_unlock();
-        return GM_RESULT_OK;
+    if (rg && addr + size - 1 <= rg->last && addr + size - 1 >= addr) {
+        if (is_direct_read(rg)) {
+            /* Fast path: a RAM range holding the whole access. */
+            *val = bytes_to_val(rg->host + (addr - rg->start), size, endian);
+            gm__rcu_read_unlock();
+            return GM_RESULT_OK;
+        }
+        if (rg->mr->ops) {
+            /*
+             * One device access of the full size, as QEMU's ld*: checked
+             * against `valid`, then cut only by `impl`.
+             */
+            uint64_t v;
+            r = mmio_read(rg->mr, rg->offset + (addr - rg->start), &v, size,
+                          attrs);
+            val_to_bytes(v, b, size, rg->mr->ops->endianness);
+        } else {
+            r = view_rw(fv, addr, b, size, false, attrs);
+        }
     } else {
         r = view_rw(fv, addr, b, size, false, attrs);
     }
@@ -502,14 +554,20 @@ enum gm_result gm_space_store(gm_space *as, uint64_t addr, unsigned size,
     gm__rcu_read_lock();
     fv = gm__rcu_load(as->view);
     rg = gm__dispatch_lookup(&fv->disp, addr);
-    /* Fast path: writable RAM holding the whole access. */
     if (rg && is_direct_write(rg) && !rg->readonly &&
         addr + size - 1 <= rg->last && addr + size - 1 >= addr) {
+        /* Fast path: writable RAM holding the whole access. */
         memcpy(rg->host + (addr - rg->start), b, size);
         if (rg->mask) {
             mark_dirty(fv->sys, rg, rg->offset + (addr - rg->start), size);
         }
         r = GM_RESULT_OK;
+    } else if (rg && !is_direct_write(rg) && rg->mr->ops &&
+               addr + size - 1 <= rg->last && addr + size - 1 >= addr) {
+        /* One device access of the full size, as QEMU's st*. */
+        const struct gm_region_ops *o = rg->mr->ops;
+        r = mmio_write(rg->mr, rg->offset + (addr - rg->start),
+                       bytes_to_val(b, size, o->endianness), size, attrs);
     } else {
         r = view_rw(fv, addr, b, size, true, attrs);
     }
@@ -621,7 +679,9 @@ void *gm_space_map(gm_space *as, uint64_t addr, uint64_t *plen,
     } else if (rg) {
         /* Bounce through a buffer, within the space's budget. */
         pthread_mutex_lock(&as->maps_lock);
-        l = as->bounce_budget - as->bounce_used;
+        l = as->bounce_used >= as->bounce_budget
+                ? 0
+                : as->bounce_budget - as->bounce_used;
         if (l > want) {
             l = want;
         }
@@ -680,7 +740,8 @@ void gm_space_unmap(gm_space *as, void *buf, uint64_t len, bool is_write,
                     uint64_t access_len)
 {
     struct gm_dma_map **pp, *m = NULL;
-    struct gm_map_client *clients = NULL;
+    struct notify *clients = NULL;
+    size_t nclients = 0;
 
     if (!as || !buf) {
         return;
@@ -695,8 +756,7 @@ void gm_space_unmap(gm_space *as, void *buf, uint64_t len, bool is_write,
     }
     if (m && m->bounce) {
         as->bounce_used -= m->len;
-        clients = as->clients; /* every waiting client gets one call */
-        as->clients = NULL;
+        nclients = clients_take(as, &clients);
     }
     pthread_mutex_unlock(&as->maps_lock);
     if (!m) {
@@ -721,12 +781,7 @@ void gm_space_unmap(gm_space *as, void *buf, uint64_t len, bool is_write,
     }
     gm_flatview_unref(m->view);
     free(m);
-    while (clients) {
-        struct gm_map_client *c = clients;
-        clients = c->next;
-        c->fn(c->opaque);
-        free(c);
-    }
+    clients_call(clients, nclients);
 }
 
 gm_map_client *gm_space_register_map_client(gm_space *as, void (*fn)(void *),
@@ -747,7 +802,14 @@ gm_map_client *gm_space_register_map_client(gm_space *as, void (*fn)(void *),
     pthread_mutex_lock(&as->maps_lock);
     c->next = as->clients;
     as->clients = c;
+    /* Nothing bounced right now: a retry can succeed, say so at once. */
+    if (as->bounce_used < as->bounce_budget) {
+        c->called = true;
+    }
     pthread_mutex_unlock(&as->maps_lock);
+    if (c->called) {
+        fn(opaque);
+    }
     return c;
 }
 
@@ -770,7 +832,6 @@ void gm_space_unregister_map_client(gm_map_client *c)
         }
     }
     pthread_mutex_unlock(&as->maps_lock);
-    /* Already called and freed: nothing to do. */
 }
 
 /*

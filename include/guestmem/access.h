@@ -87,13 +87,18 @@ GM_EXPORT int gm_space_set_bounce_budget(gm_space *as, size_t bytes,
 
 typedef struct gm_map_client gm_map_client;
 /**
- * gm_space_register_map_client() - call @fn(@opaque) once, the next time a
- * bounce buffer of @as is released (a retry of a failed map may succeed).
- * Return: a handle to unregister, or NULL on -ENOMEM.
+ * gm_space_register_map_client() - call @fn(@opaque) once, when a retry of
+ * a failed map may succeed: the next time a bounce buffer of @as is
+ * released, or at once if bounce room is free now.
+ * Return: a handle, or NULL on -ENOMEM. The handle stays valid after the
+ * call: release it with gm_space_unregister_map_client() either way.
+ * Context: @fn runs on the thread that releases the buffer (or registers),
+ * with no guestmem lock held.
  */
 GM_EXPORT gm_map_client *gm_space_register_map_client(gm_space *as,
                                                       void (*fn)(void *),
                                                       void *opaque);
+/** Forget a client (before or after its call) and free the handle. */
 GM_EXPORT void gm_space_unregister_map_client(gm_map_client *c);
 
 /*
