@@ -48,6 +48,11 @@ GM_EXPORT enum gm_result gm_space_write(gm_space *as, uint64_t addr,
 /**
  * gm_space_load() - a 1, 2, 4 or 8-byte load in the given byte order.
  * @val: receives the value (all-ones on a decode error).
+ *
+ * On MMIO the load is one device access of @size bytes (checked against
+ * the device's `valid` rules, then split or widened by its `impl` sizes),
+ * as QEMU's ld* helpers; gm_space_read() instead cuts a buffer into the
+ * largest accesses the device takes.
  * Return: as gm_space_read(); GM_RESULT_DECODE_ERROR for a bad @size.
  */
 GM_EXPORT enum gm_result gm_space_load(gm_space *as, uint64_t addr,
