@@ -16,6 +16,15 @@
  * a machine whose map ends below 512 GiB walks three levels, not six; the
  * table grows a level when a range appears above its reach.
  *
+ * Paths are compacted: an entry whose node would hold a single non-empty
+ * entry points past it, to that entry's node or record (QEMU's skip). A
+ * lookup therefore ends with a check that the record (or sub-page) it
+ * reached really covers the address; an address that took a skipped level
+ * the wrong way fails that check and is unassigned, which is what the
+ * skipped level's other entries said. An update that meets a skipped path
+ * first rebuilds the levels it skipped (exactly, one entry each), then
+ * compacts again what it changed.
+ *
  * Updates follow the flat view's: a commit recomputes the entries of the
  * blocks that meet the spans where ranges changed, copying the nodes on the
  * way (path copying) and sharing all others with the previous version that
@@ -69,7 +78,8 @@ void gm__dnode_cache_free(gm_system *sys)
     sys->dnode_cache_n = 0;
 }
 
-static struct gm_dnode *dnode_alloc(struct gm_txn *tx, unsigned level)
+static struct gm_dnode *dnode_alloc(struct gm_txn *tx, unsigned level,
+                                    uint64_t base)
 {
     gm_system *sys = tx->sys;
     struct gm_dnode *n = sys->dnode_cache;
@@ -86,7 +96,37 @@ static struct gm_dnode *dnode_alloc(struct gm_txn *tx, unsigned level)
     }
     n->gen = tx->sys->gen;
     n->level = level;
+    n->base = base;
     return n;
+}
+
+/*
+ * The entry to store for node n (current generation, just built or
+ * updated): n itself, or, when n holds a single non-empty entry that is a
+ * node or a record, that entry (n is freed). Sub-pages are never hoisted:
+ * a hoisted entry may later be copied into all 512 entries of a rebuilt
+ * node, which records and empties allow but owned objects do not.
+ */
+static uintptr_t compact(struct gm_txn *tx, struct gm_dnode *n)
+{
+    uintptr_t only = 0;
+    unsigned count = 0;
+
+    for (unsigned i = 0; i < GM_DNODE_ENTRIES && count < 2; i++) {
+        if (n->e[i]) {
+            only = n->e[i];
+            count++;
+        }
+    }
+    if (count == 0) {
+        gm__dnode_free(tx->sys, n);
+        return 0;
+    }
+    if (count == 1 && (DE_TAG(only) == DE_NODE || DE_TAG(only) == DE_REC)) {
+        gm__dnode_free(tx->sys, n);
+        return only;
+    }
+    return (uintptr_t)n | DE_NODE;
 }
 
 static void drop_dnode(struct gm_txn *tx, struct gm_dnode *n)
@@ -137,6 +177,7 @@ static uintptr_t make_subpage(struct gm_txn *tx, const struct gm_fv_node *t,
         return 0;
     }
     sp->gen = tx->sys->gen;
+    sp->page = page;
     while (pos <= last) {
         struct gm_rrec *rec = gm__fv_find_rec(t, pos);
         uint64_t end; /* inclusive end of this piece */
@@ -174,7 +215,7 @@ static uintptr_t make_subpage(struct gm_txn *tx, const struct gm_fv_node *t,
 static uintptr_t make_node(struct gm_txn *tx, const struct gm_fv_node *t,
                            unsigned level, gm_u128 b)
 {
-    struct gm_dnode *n = dnode_alloc(tx, level - 1);
+    struct gm_dnode *n = dnode_alloc(tx, level - 1, (uint64_t)b);
     gm_u128 step = entry_size(level - 1);
     gm_u128 known_end = 0; /* entries below this repeat `known` */
     uintptr_t known = 0;
@@ -208,7 +249,7 @@ static uintptr_t make_node(struct gm_txn *tx, const struct gm_fv_node *t,
         discard_node(tx->sys, n);
         return 0;
     }
-    return (uintptr_t)n | DE_NODE;
+    return compact(tx, n);
 }
 
 /* The entry for the block [b, b + entry_size(level)) of tree t. */
@@ -239,28 +280,55 @@ static uintptr_t make_entry(struct gm_txn *tx, const struct gm_fv_node *t,
     return make_node(tx, t, level, b);
 }
 
-/* A private copy of the node behind entry e (or a node filled with e). */
+/*
+ * A private node at `level` covering [base, ...) with the content of entry
+ * e: a copy of e's node, the levels a compacted path skipped (one entry,
+ * pointing on), or a node whose entries all repeat e (empty, or a record:
+ * lookups check that a record covers the address).
+ */
 static struct gm_dnode *own_node(struct gm_txn *tx, uintptr_t e,
-                                 unsigned level)
+                                 unsigned level, uint64_t base)
 {
     struct gm_dnode *n, *c;
 
     if (DE_TAG(e) == DE_NODE) {
         n = DE_PTR(e);
-        if (n->gen == tx->sys->gen) {
-            return n;
+        if (n->level == level) {
+            if (n->gen == tx->sys->gen) {
+                return n;
+            }
+            c = dnode_alloc(tx, level, base);
+            if (c) {
+                memcpy(c->e, n->e, sizeof(c->e));
+                drop_dnode(tx, n);
+            }
+            return c;
         }
-        c = dnode_alloc(tx, level);
+        /* A skipped level: rebuild it with its single entry. */
+        c = dnode_alloc(tx, level, base);
         if (c) {
-            memcpy(c->e, n->e, sizeof(c->e));
-            drop_dnode(tx, n);
+            memset(c->e, 0, sizeof(c->e));
+            c->e[(n->base >> level_shift(level)) & (GM_DNODE_ENTRIES - 1)] = e;
         }
         return c;
     }
-    c = dnode_alloc(tx, level);
+    c = dnode_alloc(tx, level, base);
     if (c) {
+        const struct gm_rrec *rec = DE_TAG(e) == DE_REC ? DE_PTR(e) : NULL;
+        gm_u128 step = entry_size(level);
+
+        /*
+         * An empty entry, or a record (possibly hoisted from a smaller
+         * block): it goes only where its range is, so that every entry
+         * naming a record lies inside the record's range, which any change
+         * of that range re-renders.
+         */
         for (unsigned i = 0; i < GM_DNODE_ENTRIES; i++) {
-            c->e[i] = e; /* empty or one record over the whole block */
+            gm_u128 b = (gm_u128)base + i * step;
+            c->e[i] = rec && b <= rec->rg.last &&
+                              b + step > rec->rg.start
+                          ? e
+                          : 0;
         }
     }
     return c;
@@ -274,7 +342,7 @@ static void update(struct gm_txn *tx, const struct gm_fv_node *t,
                    uintptr_t *slot, unsigned level, gm_u128 base, gm_u128 s,
                    gm_u128 e)
 {
-    struct gm_dnode *n = own_node(tx, *slot, level);
+    struct gm_dnode *n = own_node(tx, *slot, level, (uint64_t)base);
     gm_u128 step = entry_size(level);
     unsigned i0, i1;
 
@@ -309,6 +377,9 @@ static void update(struct gm_txn *tx, const struct gm_fv_node *t,
             update(tx, t, &n->e[i], level - 1, b, s, e);
         }
     }
+    if (!tx->err) {
+        *slot = compact(tx, n);
+    }
 }
 
 /* Highest level needed so that the root covers address last. */
@@ -338,13 +409,7 @@ int gm__dispatch_update(struct gm_txn *tx, struct gm_dispatch *d,
         d->level = need;
     }
     while (d->level < need) {
-        struct gm_dnode *n = dnode_alloc(tx, d->level + 1);
-        if (!n) {
-            return tx->err;
-        }
-        memset(n->e, 0, sizeof(n->e));
-        n->e[0] = d->root;
-        d->root = (uintptr_t)n | DE_NODE;
+        /* The old root becomes entry 0 of a new, still compacted, root. */
         d->level++;
     }
     cover = d->level == GM_DISPATCH_LEVELS - 1 ? GM_SIZE_2_64
@@ -422,12 +487,18 @@ const struct gm_range *gm__dispatch_lookup(const struct gm_dispatch *d,
         e = n->e[(addr >> level_shift(n->level)) & (GM_DNODE_ENTRIES - 1)];
     }
     if (__builtin_expect(DE_TAG(e) == DE_REC, 1)) {
-        return &((const struct gm_rrec *)(e - DE_REC))->rg;
+        const struct gm_range *rg = &((const struct gm_rrec *)(e - DE_REC))->rg;
+        /* A compacted path may lead here from outside the range. */
+        return addr >= rg->start && addr <= rg->last ? rg : NULL;
     }
     if (DE_TAG(e) == DE_SUB) {
         const struct gm_subpage *sp = DE_PTR(e);
         unsigned off = (unsigned)(addr & (GM_PAGE_SIZE - 1));
         unsigned lo = 0, hi = sp->n;
+
+        if ((addr & ~(uint64_t)(GM_PAGE_SIZE - 1)) != sp->page) {
+            return NULL;
+        }
 
         while (hi - lo > 1) {
             unsigned mid = (lo + hi) / 2;

@@ -186,12 +186,14 @@ struct gm_fv_node {
 
 struct gm_dnode {
     uint64_t gen;
+    uint64_t base;  /* first address of the block the node covers */
     unsigned level; /* entries cover 2^(12 + 9 * level) bytes */
     uintptr_t e[GM_DNODE_ENTRIES];
 };
 
 struct gm_subpage {
     uint64_t gen;
+    uint64_t page; /* address of the page */
     unsigned n;
     struct {
         uint16_t start;      /* offset in the page where this piece begins */
