@@ -253,6 +253,37 @@ static bool access_valid(gm_region *mr, uint64_t off, unsigned size,
     return size >= vmin && size <= o->valid.max_access_size;
 }
 
+/*
+ * Whether an access of `size` at `off` passes `valid` without asking the
+ * device and needs no cutting by `impl`: the common case, done inline.
+ */
+static inline bool simple_access(const struct gm_region_ops *o, uint64_t off,
+                                 unsigned size)
+{
+    unsigned imin = o->impl.min_access_size ? o->impl.min_access_size : 1;
+    unsigned imax = o->impl.max_access_size ? o->impl.max_access_size : 4;
+    unsigned vmin = o->valid.min_access_size ? o->valid.min_access_size : 1;
+
+    return !o->valid.accepts && (o->valid.unaligned || !(off & (size - 1))) &&
+           (!o->valid.max_access_size ||
+            (size >= vmin && size <= o->valid.max_access_size)) &&
+           size >= imin && size <= imax;
+}
+
+static inline uint64_t bswap_size(uint64_t v, unsigned size)
+{
+    switch (size) {
+    case 2:
+        return __builtin_bswap16((uint16_t)v);
+    case 4:
+        return __builtin_bswap32((uint32_t)v);
+    case 8:
+        return __builtin_bswap64(v);
+    default:
+        return v;
+    }
+}
+
 static enum gm_result call_read(gm_region *mr, uint64_t off, uint64_t *v,
                                 unsigned size, struct gm_mem_attrs attrs)
 {
@@ -523,10 +554,22 @@ enum gm_result gm_space_load(gm_space *as, uint64_t addr, unsigned size,
              * One device access of the full size, as QEMU's ld*: checked
              * against `valid`, then cut only by `impl`.
              */
-            uint64_t v;
-            r = mmio_read(rg->mr, rg->offset + (addr - rg->start), &v, size,
-                          attrs);
-            val_to_bytes(v, b, size, rg->mr->ops->endianness);
+            gm_region *mr = rg->mr;
+            const struct gm_region_ops *o = mr->ops;
+            uint64_t off = rg->offset + (addr - rg->start), v;
+
+            if (simple_access(o, off, size)) {
+                /* The device takes it as it is: one call, no cutting. */
+                r = call_read(mr, off, &v, size, attrs);
+                gm__rcu_read_unlock();
+                v &= size_mask(size);
+                *val = need_swap(o->endianness) == need_swap(endian)
+                           ? v
+                           : bswap_size(v, size);
+                return r;
+            }
+            r = mmio_read(mr, off, &v, size, attrs);
+            val_to_bytes(v, b, size, o->endianness);
         } else {
             r = view_rw(fv, addr, b, size, false, attrs);
         }
@@ -565,9 +608,22 @@ enum gm_result gm_space_store(gm_space *as, uint64_t addr, unsigned size,
     } else if (rg && !is_direct_write(rg) && rg->mr->ops &&
                addr + size - 1 <= rg->last && addr + size - 1 >= addr) {
         /* One device access of the full size, as QEMU's st*. */
-        const struct gm_region_ops *o = rg->mr->ops;
-        r = mmio_write(rg->mr, rg->offset + (addr - rg->start),
-                       bytes_to_val(b, size, o->endianness), size, attrs);
+        gm_region *mr = rg->mr;
+        const struct gm_region_ops *o = mr->ops;
+        uint64_t off = rg->offset + (addr - rg->start);
+        uint64_t m = val & size_mask(size);
+        uint64_t v = need_swap(o->endianness) == need_swap(endian)
+                         ? m
+                         : bswap_size(m, size);
+
+        if (simple_access(o, off, size)) {
+            /* The device takes it as it is: one call, no cutting. */
+            r = evfd_match(mr, off, size, v) ? GM_RESULT_OK
+                                              : call_write(mr, off, v, size,
+                                                           attrs);
+        } else {
+            r = mmio_write(mr, off, v, size, attrs);
+        }
     } else {
         r = view_rw(fv, addr, b, size, true, attrs);
     }
