@@ -42,6 +42,9 @@
 #include <string.h>
 #include <time.h>
 
+#define BENCH_NAME "bench-access"
+#include "bench-util.h"
+
 #define RANGE_SIZE 0x1000u    /* bytes per RAM range in (1) */
 #define RANGE_STRIDE 0x2000u  /* distance between ranges: holes between */
 #define RANGE_BASE 0x40000000ull /* guest address of the first range */
@@ -69,13 +72,6 @@ struct bench_opts {
     int strict;         /* exit 1 when a target is missed */
 };
 
-/* One address space under a 2^64 root container. */
-struct bench_space {
-    gm_system *sys;
-    gm_region *root;
-    gm_space *as;
-};
-
 /* The RAM ranges of (1) and the baseline's view of them. */
 struct bench_ranges {
     size_t n;
@@ -85,104 +81,6 @@ struct bench_ranges {
     uint8_t **hosts;   /* its host memory */
     uint64_t *addrs;   /* NR_ADDRS random 8-byte aligned guest addresses */
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return (x > y) - (x < y);
-}
-
-/* The median of v[0..n-1] (n >= 1); reorders v. */
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof(*v), cmp_double);
-    if (n % 2) {
-        return v[n / 2];
-    }
-    return (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-static void fail(const char *what, int rc, const gm_error *err)
-{
-    fprintf(stderr, "bench-access: %s failed: %s (%s)\n", what,
-            err && err->msg[0] ? err->msg : "no message", gm_strerror(rc));
-}
-
-/* A small xorshift generator; the state lives with the caller. */
-static uint64_t next_rand(uint64_t *state)
-{
-    uint64_t x = *state;
-
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    *state = x;
-    return x;
-}
-
-/* Keep the compiler from assuming anything about p's target. */
-static inline void clobber(const void *p)
-{
-    __asm__ volatile("" : : "r"(p) : "memory");
-}
-
-static void space_free(struct bench_space *s)
-{
-    gm_error err;
-    int rc;
-
-    gm_error_clear(&err);
-    if (s->as) {
-        rc = gm_space_destroy(s->as, &err);
-        if (rc) {
-            fail("gm_space_destroy", rc, &err);
-        }
-    }
-    gm_region_unref(s->root);
-    if (s->sys) {
-        rc = gm_system_destroy(s->sys, &err);
-        if (rc) {
-            fail("gm_system_destroy", rc, &err);
-        }
-    }
-    memset(s, 0, sizeof(*s));
-}
-
-/* Return: 0, or -1 after printing what failed. */
-static int space_new(struct bench_space *s)
-{
-    gm_error err;
-
-    memset(s, 0, sizeof(*s));
-    gm_error_clear(&err);
-    s->sys = gm_system_new(&err);
-    if (!s->sys) {
-        fail("gm_system_new", err.code, &err);
-        return -1;
-    }
-    s->root = gm_region_new_container(s->sys, "system", GM_SIZE_2_64, &err);
-    if (!s->root) {
-        fail("gm_region_new_container", err.code, &err);
-        space_free(s);
-        return -1;
-    }
-    s->as = gm_space_new(s->sys, s->root, "memory", &err);
-    if (!s->as) {
-        fail("gm_space_new", err.code, &err);
-        space_free(s);
-        return -1;
-    }
-    return 0;
-}
 
 /*
  * place() - add @r at @addr in @s's root and drop the caller's reference

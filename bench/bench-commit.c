@@ -37,6 +37,9 @@
 #include <string.h>
 #include <time.h>
 
+#define BENCH_NAME "bench-commit"
+#include "bench-util.h"
+
 #define REGION_SIZE 0x1000u   /* bytes per I/O region */
 #define REGION_STRIDE 0x2000u /* distance between regions: leaves holes */
 #define BIG_N 10000u          /* regions in the map that (b)-(d) use */
@@ -75,42 +78,11 @@ struct bench_counts {
     unsigned long other;
 };
 
-static double now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return (x > y) - (x < y);
-}
-
 static int cmp_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
 
     return (x > y) - (x < y);
-}
-
-/* The median of v[0..n-1] (n >= 1); reorders v. */
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof(*v), cmp_double);
-    if (n % 2) {
-        return v[n / 2];
-    }
-    return (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-static void fail(const char *what, int rc, const gm_error *err)
-{
-    fprintf(stderr, "bench-commit: %s failed: %s (%s)\n", what,
-            err && err->msg[0] ? err->msg : "no message", gm_strerror(rc));
 }
 
 static void map_free(struct bench_map *m)
@@ -307,18 +279,6 @@ static const struct gm_listener_ops count_ops = {
     .log_start = count_log,
     .log_stop = count_log,
 };
-
-/* A small xorshift generator; the state lives with the caller. */
-static uint64_t next_rand(uint64_t *state)
-{
-    uint64_t x = *state;
-
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    *state = x;
-    return x;
-}
 
 /*
  * qsort_median_us() - median time of sorting a copy of a shuffled

@@ -36,6 +36,9 @@
 #include <string.h>
 #include <time.h>
 
+#define BENCH_NAME "bench-unicorn"
+#include "bench-util.h"
+
 #define PAGE 0x1000u
 #define RAM_BASE 0x100000ull      /* the RAM of the access rows */
 #define RAM_SIZE (1u << 20)       /* 1 MiB: also the bulk copy's size */
@@ -57,13 +60,6 @@ struct bench_opts {
     int strict;        /* exit 1 when a target is missed */
 };
 
-/* One address space under a 2^64 root container. */
-struct bench_space {
-    gm_system *sys;
-    gm_region *root;
-    gm_space *as;
-};
-
 /* Both engines set up for the access rows. */
 struct peers {
     struct bench_space s;
@@ -79,95 +75,9 @@ struct result {
     long peer_done;  /* regions the stopped run mapped */
 };
 
-static double now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return (x > y) - (x < y);
-}
-
-/* The median of v[0..n-1] (n >= 1); reorders v. */
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof(*v), cmp_double);
-    if (n % 2) {
-        return v[n / 2];
-    }
-    return (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-static void fail(const char *what, int rc, const gm_error *err)
-{
-    fprintf(stderr, "bench-unicorn: %s failed: %s (%s)\n", what,
-            err && err->msg[0] ? err->msg : "no message", gm_strerror(rc));
-}
-
 static void uc_fail(const char *what, uc_err e)
 {
     fprintf(stderr, "bench-unicorn: %s failed: %s\n", what, uc_strerror(e));
-}
-
-/* Keep the compiler from assuming anything about p's target. */
-static inline void clobber(const void *p)
-{
-    __asm__ volatile("" : : "r"(p) : "memory");
-}
-
-static void space_free(struct bench_space *s)
-{
-    gm_error err;
-    int rc;
-
-    gm_error_clear(&err);
-    if (s->as) {
-        rc = gm_space_destroy(s->as, &err);
-        if (rc) {
-            fail("gm_space_destroy", rc, &err);
-        }
-    }
-    gm_region_unref(s->root);
-    if (s->sys) {
-        rc = gm_system_destroy(s->sys, &err);
-        if (rc) {
-            fail("gm_system_destroy", rc, &err);
-        }
-    }
-    memset(s, 0, sizeof(*s));
-}
-
-/* Return: 0, or -1 after printing what failed. */
-static int space_new(struct bench_space *s)
-{
-    gm_error err;
-
-    memset(s, 0, sizeof(*s));
-    gm_error_clear(&err);
-    s->sys = gm_system_new(&err);
-    if (!s->sys) {
-        fail("gm_system_new", err.code, &err);
-        return -1;
-    }
-    s->root = gm_region_new_container(s->sys, "system", GM_SIZE_2_64, &err);
-    if (!s->root) {
-        fail("gm_region_new_container", err.code, &err);
-        space_free(s);
-        return -1;
-    }
-    s->as = gm_space_new(s->sys, s->root, "memory", &err);
-    if (!s->as) {
-        fail("gm_space_new", err.code, &err);
-        space_free(s);
-        return -1;
-    }
-    return 0;
 }
 
 /*

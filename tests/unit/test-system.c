@@ -24,43 +24,6 @@
 
 #include "unit-helpers.h"
 
-/*
- * The items of @log whose event (after an optional "TAG:") starts with one
- * of the space-separated words of @kinds, e.g. "add del".
- */
-HELPER const char *log_only(const struct strbuf *log, const char *kinds,
-                            struct strbuf *out)
-{
-    char copy[sizeof(log->s)];
-    char *save = NULL;
-
-    sb_reset(out);
-    memcpy(copy, log->s, log->len + 1);
-    for (char *it = strtok_r(copy, ";", &save); it;
-         it = strtok_r(NULL, ";", &save)) {
-        const char *ev = it, *colon, *k = kinds;
-
-        while (*ev == ' ') {
-            ev++;
-        }
-        colon = memchr(ev, ':', strcspn(ev, " "));
-        if (colon) {
-            ev = colon + 1;
-        }
-        while (*k) {
-            size_t n = strcspn(k, " ");
-
-            if (!strncmp(ev, k, n) && (ev[n] == ' ' || ev[n] == '\0')) {
-                sb_add(out, "%s", it + strspn(it, " "));
-                break;
-            }
-            k += n;
-            k += strspn(k, " ");
-        }
-    }
-    return out->s;
-}
-
 static void test_new_destroy(void)
 {
     gm_error err;
