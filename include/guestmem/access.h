@@ -158,10 +158,16 @@ GM_EXPORT enum gm_result gm_cache_store_slow(struct gm_cache *c,
                                              enum gm_endian endian,
                                              uint64_t val);
 
-/* Whether the cache still describes the space's current view. */
+/*
+ * Whether the cache still describes the space's current view. A relaxed
+ * load is enough: nothing published with the view is read on the fast
+ * path (the cache's own fields and its reference on the view keep the
+ * memory valid), so a stale answer only means the access happened just
+ * before the commit; the slow path takes the view under RCU.
+ */
 static inline bool gm__cache_fresh(const struct gm_cache *c)
 {
-    return __atomic_load_n(c->view_slot, __ATOMIC_ACQUIRE) == c->view;
+    return __atomic_load_n(c->view_slot, __ATOMIC_RELAXED) == c->view;
 }
 
 static inline bool gm__cache_swap(enum gm_endian e)
