@@ -1097,7 +1097,6 @@ int gm__update(gm_system *sys, gm_error *err)
     }
     clear_pending(sys);
     gm__reclaim(sys);
-    gm__flatview_flush(sys, false);
     return ret;
 
 fail:

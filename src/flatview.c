@@ -652,21 +652,27 @@ void gm__flatview_put(gm_system *sys, gm_flatview *fv)
  * The writer frees the views it dropped itself in batches, behind one
  * synchronize_rcu() per batch: call_rcu's callback thread wakes up every
  * few milliseconds, and a writer committing in a tight loop would otherwise
- * keep thousands of dead versions (and their garbage) around. Inside a
- * read-side section (an MMIO callback that commits) waiting would never
- * end, so the batch is handed to call_rcu instead.
+ * keep thousands of dead versions (and their garbage) around.
+ *
+ * The wait happens with the writer lock released (gm__unlock, when the
+ * lock's outermost hold ends): a reader inside an MMIO callback may be
+ * waiting for that lock to commit, and would never leave its read-side
+ * section. A writer that is itself inside a read-side section (an MMIO
+ * callback that commits) would wait for itself, so it hands the batch to
+ * call_rcu instead.
  */
-void gm__flatview_flush(gm_system *sys, bool force)
+bool gm__flatview_flush_due(gm_system *sys)
 {
-    gm_flatview *fv;
+    return sys->deferred_n >= DEFERRED_BATCH;
+}
 
-    if (!sys->deferred || (!force && sys->deferred_n < DEFERRED_BATCH)) {
-        return;
-    }
-    fv = sys->deferred;
+gm_flatview *gm__flatview_flush_take(gm_system *sys)
+{
+    gm_flatview *fv = sys->deferred;
+
     sys->deferred = NULL;
     sys->deferred_n = 0;
-    if (urcu_bp_read_ongoing()) {
+    if (fv && urcu_bp_read_ongoing()) {
         while (fv) {
             gm_flatview *next = fv->reclaim_next;
             atomic_fetch_add_explicit(&sys->rcu_pending, 1,
@@ -674,9 +680,13 @@ void gm__flatview_flush(gm_system *sys, bool force)
             gm__rcu_call(&fv->rcu, flatview_rcu_cb);
             fv = next;
         }
-        return;
     }
-    urcu_bp_synchronize_rcu();
+    return fv;
+}
+
+/* After a grace period, with the writer lock held. */
+void gm__flatview_free_batch(gm_flatview *fv)
+{
     gm__rcu_after_sync();
     while (fv) {
         gm_flatview *next = fv->reclaim_next;

@@ -288,8 +288,15 @@ gm_flatview *gm__flatview_new(gm_system *sys, gm_region *root,
                               gm_gcvec *gc);
 /* Writer-side unref (lock held): batches frees behind one grace period. */
 void gm__flatview_put(gm_system *sys, gm_flatview *fv);
-/* Free the deferred views after a grace period (unless inside a reader). */
-void gm__flatview_flush(gm_system *sys, bool force);
+/*
+ * Batched freeing of the writer's dead views: due when the batch is full;
+ * take detaches it (under the lock; NULL if handed to call_rcu because the
+ * caller is inside a read-side section); free_batch frees it after a grace
+ * period, lock held again.
+ */
+bool gm__flatview_flush_due(gm_system *sys);
+gm_flatview *gm__flatview_flush_take(gm_system *sys);
+void gm__flatview_free_batch(gm_flatview *fv);
 /* A reference on as's current view; call inside an RCU read section. */
 gm_flatview *gm__space_view_get(gm_space *as);
 /* Undo gm__flatview_new() of a version that was never published. */
@@ -393,6 +400,7 @@ struct gm_listener {
 struct gm_system {
     pthread_mutex_t lock; /* recursive writer lock */
     pthread_t owner;      /* holder while depth > 0 */
+    unsigned lock_count;  /* recursion of the holder (lock held) */
     unsigned depth;       /* transaction nesting */
     bool in_update;       /* listener callbacks running */
     gm_warn_fn warn;

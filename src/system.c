@@ -36,10 +36,31 @@ char gm__tsan_rcu_sync;
 void gm__lock(gm_system *sys)
 {
     pthread_mutex_lock(&sys->lock);
+    sys->lock_count++;
 }
 
+/*
+ * When the outermost hold ends and a batch of dead views is due, wait for
+ * the grace period with the lock released, then free them (flatview.c).
+ */
 void gm__unlock(gm_system *sys)
 {
+    gm_flatview *batch;
+
+    if (--sys->lock_count || !gm__flatview_flush_due(sys)) {
+        pthread_mutex_unlock(&sys->lock);
+        return;
+    }
+    batch = gm__flatview_flush_take(sys);
+    pthread_mutex_unlock(&sys->lock);
+    if (!batch) {
+        return;
+    }
+    urcu_bp_synchronize_rcu();
+    pthread_mutex_lock(&sys->lock);
+    sys->lock_count++;
+    gm__flatview_free_batch(batch);
+    sys->lock_count--;
     pthread_mutex_unlock(&sys->lock);
 }
 
@@ -277,8 +298,16 @@ int gm_system_destroy(gm_system *sys, gm_error *err)
      * are waited for: rcu_barrier() would wait for the whole process's.
      */
     for (;;) {
+        gm_flatview *batch;
+
         gm__lock(sys);
-        gm__flatview_flush(sys, true);
+        batch = gm__flatview_flush_take(sys);
+        gm__unlock(sys);
+        if (batch) {
+            urcu_bp_synchronize_rcu();
+        }
+        gm__lock(sys);
+        gm__flatview_free_batch(batch);
         gm__reclaim(sys);
         gm__unlock(sys);
         if (atomic_load_explicit(&sys->rcu_pending, memory_order_acquire) ==

@@ -9,10 +9,15 @@
  * of a region's value (OK), or all-ones with a decode error (a hole). Run
  * under ThreadSanitizer in `make check` (suite "concurrency") and under
  * ASan like every test: no race, no use-after-free, no leak.
+ *
+ * A second test has an MMIO callback commit on one thread while another
+ * thread commits in a loop: no deadlock between the writer lock and the
+ * grace periods the writer waits for.
  */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <guestmem/guestmem.h>
 
@@ -127,8 +132,87 @@ static void test_readers_vs_commits(void)
     CHECK_EQ_INT(gm_system_destroy(sys, NULL), 0);
 }
 
+/*
+ * An MMIO callback that commits, on one thread, while another thread
+ * commits in a loop: the writer must never wait for readers while holding
+ * the lock the callback needs (it would wait for itself through them).
+ */
+struct mmio_commit {
+    gm_space *as;
+    gm_region *toggled; /* flipped by the callback */
+    atomic_int stop;
+    atomic_long reads;
+};
+
+static uint64_t committing_read(void *opaque, uint64_t off, unsigned size)
+{
+    struct mmio_commit *mc = opaque;
+
+    (void)off;
+    (void)size;
+    gm_region_set_enabled(mc->toggled, !gm_region_enabled(mc->toggled),
+                          NULL);
+    return 0x5a;
+}
+
+static const struct gm_region_ops committing_ops = {
+    .read = committing_read,
+    .endianness = GM_ENDIAN_LITTLE,
+};
+
+static void *mmio_reader(void *arg)
+{
+    struct mmio_commit *mc = arg;
+
+    while (!atomic_load(&mc->stop)) {
+        uint64_t v = 0;
+        gm_space_load(mc->as, 0x10000, 4, GM_ENDIAN_LITTLE, &v,
+                      GM_ATTRS_DEFAULT);
+        if (v == 0x5a) {
+            atomic_fetch_add(&mc->reads, 1);
+        }
+    }
+    return NULL;
+}
+
+static void test_mmio_callback_commits(void)
+{
+    struct mmio_commit mc = {0};
+    gm_system *sys = gm_system_new(NULL);
+    gm_region *root, *dev, *ram, *flip;
+    pthread_t t;
+
+    root = gm_region_new_container(sys, "root", GM_SIZE_2_64, NULL);
+    dev = gm_region_new_io(sys, "dev", 0x1000, &committing_ops, &mc, NULL);
+    ram = gm_region_new_ram(sys, "ram", 0x1000, NULL);
+    flip = gm_region_new_ram(sys, "flip", 0x1000, NULL);
+    mc.toggled = flip;
+    CHECK_EQ_INT(gm_region_add_subregion(root, 0x10000, dev, NULL), 0);
+    CHECK_EQ_INT(gm_region_add_subregion(root, 0x20000, ram, NULL), 0);
+    CHECK_EQ_INT(gm_region_add_subregion(root, 0x30000, flip, NULL), 0);
+    mc.as = gm_space_new(sys, root, "memory", NULL);
+    CHECK_EQ_INT(pthread_create(&t, NULL, mmio_reader, &mc), 0);
+    for (int i = 0; i < COMMITS / 2; i++) {
+        CHECK_EQ_INT(gm_region_set_enabled(ram, i & 1, NULL), 0);
+    }
+    atomic_store(&mc.stop, 1);
+    pthread_join(t, NULL);
+    printf("# %d commits here, %ld committing MMIO reads there\n",
+           COMMITS / 2, atomic_load(&mc.reads));
+    CHECK(atomic_load(&mc.reads) > 0);
+    CHECK_EQ_INT(gm_space_destroy(mc.as, NULL), 0);
+    gm_region_unref(dev);
+    gm_region_unref(ram);
+    gm_region_unref(flip);
+    gm_region_unref(root);
+    CHECK_EQ_INT(gm_system_destroy(sys, NULL), 0);
+}
+
 int main(void)
 {
+    /* A deadlock must fail the test, not hang it. */
+    alarm(240);
     RUN(test_readers_vs_commits);
+    RUN(test_mmio_callback_commits);
     return harness_done();
 }
