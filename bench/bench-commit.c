@@ -337,43 +337,20 @@ static void row(const char *what, const char *value, const char *target, int ok)
                   : "MISS");
 }
 
-static void usage(FILE *f)
-{
-    fprintf(f, "usage: bench-commit [--quick] [--strict] [--repeats N]\n");
-}
-
 static int parse_args(int argc, char **argv, struct bench_opts *o)
 {
+    int rc;
+
     o->repeats = 7;
     o->toggle_commits = 20000;
     o->toggle_budget = 2.0;
     o->strict = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--quick")) {
-            o->repeats = 1;
-            o->toggle_commits = 2000;
-            o->toggle_budget = 0.5;
-        } else if (!strcmp(argv[i], "--strict")) {
-            o->strict = 1;
-        } else if (!strcmp(argv[i], "--repeats") && i + 1 < argc) {
-            char *end;
-            long v = strtol(argv[++i], &end, 10);
-
-            if (*end || v < 1 || v > MAX_REPEATS) {
-                fprintf(stderr, "bench-commit: --repeats takes 1..%d\n",
-                        MAX_REPEATS);
-                return -1;
-            }
-            o->repeats = (int)v;
-        } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage(stdout);
-            exit(0);
-        } else {
-            usage(stderr);
-            return -1;
-        }
+    rc = bench_parse(argc, argv, MAX_REPEATS, &o->repeats, &o->strict);
+    if (rc == 1) {
+        o->toggle_commits = 2000;
+        o->toggle_budget = 0.5;
     }
-    return 0;
+    return rc < 0 ? -1 : 0;
 }
 
 int main(int argc, char **argv)

@@ -560,45 +560,22 @@ static int row(const char *what, const struct result *r, long n)
     return ok;
 }
 
-static void usage(FILE *f)
-{
-    fprintf(f, "usage: bench-unicorn [--quick] [--strict] [--repeats N]\n");
-}
-
 static int parse_args(int argc, char **argv, struct bench_opts *o)
 {
+    int rc;
+
     o->repeats = 7;
     o->access_iters = 1L << 21;
     o->bulk_iters = 256;
     o->max_map = 4000;
     o->strict = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--quick")) {
-            o->repeats = 1;
-            o->access_iters = 1L << 10;
-            o->bulk_iters = 2;
-            o->max_map = 100;
-        } else if (!strcmp(argv[i], "--strict")) {
-            o->strict = 1;
-        } else if (!strcmp(argv[i], "--repeats") && i + 1 < argc) {
-            char *end;
-            long v = strtol(argv[++i], &end, 10);
-
-            if (*end || v < 1 || v > MAX_REPEATS) {
-                fprintf(stderr, "bench-unicorn: --repeats takes 1..%d\n",
-                        MAX_REPEATS);
-                return -1;
-            }
-            o->repeats = (int)v;
-        } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage(stdout);
-            exit(0);
-        } else {
-            usage(stderr);
-            return -1;
-        }
+    rc = bench_parse(argc, argv, MAX_REPEATS, &o->repeats, &o->strict);
+    if (rc == 1) {
+        o->access_iters = 1L << 10;
+        o->bulk_iters = 2;
+        o->max_map = 100;
     }
-    return 0;
+    return rc < 0 ? -1 : 0;
 }
 
 int main(int argc, char **argv)
