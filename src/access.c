@@ -646,6 +646,7 @@ void gm_system_set_dirty_hook(gm_system *sys, gm_dirty_fn fn, void *opaque)
 
 void gm__space_dma_init(gm_space *as)
 {
+    pthread_mutex_init(&as->caches_lock, NULL);
     pthread_mutex_init(&as->maps_lock, NULL);
     as->bounce_budget = BOUNCE_DEFAULT;
 }
@@ -667,6 +668,7 @@ void gm__space_dma_fini(gm_space *as)
         free(c);
     }
     pthread_mutex_destroy(&as->maps_lock);
+    pthread_mutex_destroy(&as->caches_lock);
 }
 
 int gm_space_set_bounce_budget(gm_space *as, size_t bytes, gm_error *err)
@@ -892,61 +894,168 @@ void gm_space_unregister_map_client(gm_map_client *c)
 
 /*
  * Access caches.
+ *
+ * A cache's inline paths read only fast_rd / fast_wr and the fields the
+ * owning thread wrote when it resolved the window. Commits never touch
+ * those fields; they only lower fast_* to 0 and raise stale, under the
+ * space's caches_lock, after the new view is published and before the
+ * commit returns. The owner resolves again under the same lock, so either
+ * it resolves after that commit (and sees the new view), or the commit's
+ * invalidation lands after it: no interleaving leaves a stale window on
+ * the fast path. Region references are dropped outside the lock (a last
+ * unref takes the writer lock, which commits hold while taking this one).
  */
 
-static void cache_resolve(struct gm_cache *c, gm_flatview *fv)
-{
-    c->view_slot = (gm_flatview *const *)&c->as->view;
-    const struct gm_range *rg = gm__dispatch_lookup(&fv->disp, c->addr);
+struct gm_cache_link {
+    struct gm_itree_node n; /* the window, in the space's index */
+    struct gm_cache *c;
+};
 
-    gm_flatview_unref(c->view);
-    c->view = fv;
-    c->ptr = NULL;
-    if (rg && c->addr + c->len - 1 <= rg->last &&
-        (c->is_write ? is_direct_write(rg) && !rg->readonly
-                     : is_direct_read(rg))) {
-        c->offset = rg->offset + (c->addr - rg->start);
-        c->ptr = (uint8_t *)rg->mr->ram + c->offset;
-        c->region = rg->mr;
-        c->mask = rg->mask;
-    }
+static void cache_set_fast(struct gm_cache *c, uint64_t rd, uint64_t wr,
+                           memory_order mo)
+{
+    atomic_store_explicit((_Atomic uint64_t *)&c->fast_rd, rd, mo);
+    atomic_store_explicit((_Atomic uint64_t *)&c->fast_wr, wr, mo);
 }
 
-/* Make sure the cache follows the space's current view. */
+/*
+ * Resolve the window against the space's current view (caches_lock held).
+ * Returns the region reference the cache let go of.
+ */
+static gm_region *cache_resolve(struct gm_cache *c)
+{
+    gm_region *old = c->region;
+    const struct gm_range *rg;
+    uint64_t rd = 0, wr = 0;
+
+    atomic_store_explicit((_Atomic int *)&c->stale, 0, memory_order_relaxed);
+    c->ptr = NULL;
+    c->region = NULL;
+    c->mask = 0;
+    c->writable = false;
+    gm__rcu_read_lock();
+    rg = gm__dispatch_lookup(&gm__rcu_load(c->as->view)->disp, c->addr);
+    if (rg && c->addr + c->len - 1 <= rg->last && is_direct_read(rg)) {
+        c->offset = rg->offset + (c->addr - rg->start);
+        c->ptr = (uint8_t *)rg->mr->ram + c->offset;
+        /* The view holds the region; this reference outlives the view. */
+        c->region = gm_region_ref(rg->mr);
+        c->mask = rg->mask;
+        c->writable = is_direct_write(rg) && !rg->readonly;
+        if (c->len >= 8) {
+            rd = c->len - 7; /* see struct gm_cache */
+            if (c->writable && !rg->mask) {
+                wr = rd;
+            }
+        }
+    }
+    gm__rcu_read_unlock();
+    cache_set_fast(c, rd, wr, memory_order_relaxed);
+    return old;
+}
+
+/* Bring the cache up to date after a commit changed its window. */
 static void cache_sync(struct gm_cache *c)
 {
-    gm_flatview *cur = gm__rcu_load(c->as->view);
+    gm_region *old;
 
-    if (cur != c->view) {
-        gm__rcu_read_lock();
-        cur = gm__space_view_get(c->as);
-        gm__rcu_read_unlock();
-        cache_resolve(c, cur);
+    /*
+     * Pairs with the release in cache_stale_cb(): if the inline path read
+     * the 0 a commit stored, this thread now sees that commit's stale.
+     */
+    atomic_thread_fence(memory_order_acquire);
+    if (!atomic_load_explicit((_Atomic int *)&c->stale,
+                              memory_order_relaxed)) {
+        return;
     }
+    pthread_mutex_lock(&c->as->caches_lock);
+    old = cache_resolve(c);
+    pthread_mutex_unlock(&c->as->caches_lock);
+    gm_region_unref(old);
+}
+
+static void cache_stale_cb(struct gm_itree_node *n, void *opaque)
+{
+    struct gm_cache *c = ((struct gm_cache_link *)n)->c;
+
+    (void)opaque;
+    atomic_store_explicit((_Atomic int *)&c->stale, 1, memory_order_relaxed);
+    cache_set_fast(c, 0, 0, memory_order_release);
+}
+
+void gm__space_caches_changed(gm_space *as, const gm_secvec *secs,
+                              const uint8_t *kinds)
+{
+    pthread_mutex_lock(&as->caches_lock);
+    for (size_t i = 0; i < secs->n; i++) {
+        const struct gm_section *s = &secs->v[i];
+
+        if (kinds && kinds[i] == GM_EV_NOP) {
+            continue; /* the same range as before */
+        }
+        gm__itree_query(as->caches, s->addr, (gm_u128)s->addr + s->size,
+                        cache_stale_cb, NULL);
+    }
+    pthread_mutex_unlock(&as->caches_lock);
 }
 
 int gm_cache_init(struct gm_cache *c, gm_space *as, uint64_t addr,
                   uint64_t len, bool is_write, gm_error *err)
 {
+    struct gm_cache_link *l;
+    gm_region *old;
+
+    if (c) {
+        memset(c, 0, sizeof(*c)); /* a failed init leaves a cache that
+                                     gm_cache_destroy() accepts */
+    }
     if (!c || !as || !len || addr + len - 1 < addr) {
         return gm__error_set(err, -EINVAL, "gm_cache_init: bad argument");
     }
-    memset(c, 0, sizeof(*c));
+    l = calloc(1, sizeof(*l));
+    if (!l) {
+        return gm__error_set(err, -ENOMEM, "gm_cache_init: out of memory");
+    }
+    l->c = c;
+    l->n.start = addr;
+    l->n.end = (gm_u128)addr + len;
     c->as = as;
     c->addr = addr;
     c->len = len;
     c->is_write = is_write;
-    cache_sync(c);
+    c->link = l;
+    pthread_mutex_lock(&as->caches_lock);
+    gm__itree_insert(&as->caches, &l->n);
+    as->nr_caches++;
+    old = cache_resolve(c);
+    pthread_mutex_unlock(&as->caches_lock);
+    gm_region_unref(old);
     return 0;
 }
 
 void gm_cache_destroy(struct gm_cache *c)
 {
-    if (c) {
-        gm_flatview_unref(c->view);
-        c->view = NULL;
-        c->ptr = NULL;
+    gm_region *old;
+
+    if (!c || !c->link) {
+        return;
     }
+    pthread_mutex_lock(&c->as->caches_lock);
+    gm__itree_remove(&c->as->caches, &((struct gm_cache_link *)c->link)->n);
+    c->as->nr_caches--;
+    cache_set_fast(c, 0, 0, memory_order_relaxed);
+    old = c->region;
+    c->region = NULL;
+    c->ptr = NULL;
+    pthread_mutex_unlock(&c->as->caches_lock);
+    free(c->link);
+    c->link = NULL;
+    gm_region_unref(old);
+}
+
+bool gm_cache_is_direct(const struct gm_cache *c)
+{
+    return c && gm__cache_fast(c->is_write ? &c->fast_wr : &c->fast_rd);
 }
 
 static bool cache_in(const struct gm_cache *c, uint64_t off, size_t len)
@@ -959,16 +1068,17 @@ enum gm_result gm_cache_read(struct gm_cache *c, uint64_t off, void *buf,
 {
     enum gm_result r;
 
-    if (!c || !c->as || !cache_in(c, off, len)) {
+    if (!c || !c->link || !cache_in(c, off, len) || (!buf && len)) {
         return GM_RESULT_DECODE_ERROR;
     }
     cache_sync(c);
-    if (c->ptr && !c->is_write) {
+    if (c->ptr) {
         memcpy(buf, c->ptr + off, len);
         return GM_RESULT_OK;
     }
     gm__rcu_read_lock();
-    r = view_rw(c->view, c->addr + off, buf, len, false, GM_ATTRS_DEFAULT);
+    r = view_rw(gm__rcu_load(c->as->view), c->addr + off, buf, len, false,
+                GM_ATTRS_DEFAULT);
     gm__rcu_read_unlock();
     return r;
 }
@@ -978,11 +1088,11 @@ enum gm_result gm_cache_write(struct gm_cache *c, uint64_t off,
 {
     enum gm_result r;
 
-    if (!c || !c->as || !cache_in(c, off, len)) {
+    if (!c || !c->link || !cache_in(c, off, len) || (!buf && len)) {
         return GM_RESULT_DECODE_ERROR;
     }
     cache_sync(c);
-    if (c->ptr && c->is_write) {
+    if (c->ptr && c->writable) {
         memcpy(c->ptr + off, buf, len);
         if (c->mask) {
             struct gm_range rg = {0};
@@ -993,36 +1103,52 @@ enum gm_result gm_cache_write(struct gm_cache *c, uint64_t off,
         return GM_RESULT_OK;
     }
     gm__rcu_read_lock();
-    r = view_rw(c->view, c->addr + off, (void *)buf, len, true,
-                GM_ATTRS_DEFAULT);
+    r = view_rw(gm__rcu_load(c->as->view), c->addr + off, (void *)buf, len,
+                true, GM_ATTRS_DEFAULT);
     gm__rcu_read_unlock();
     return r;
 }
 
+/*
+ * The slow paths of gm_cache_load() / gm_cache_store(): RAM through the
+ * cache's pointer, anything else exactly as gm_space_load() /
+ * gm_space_store() at that address (one device access of the full size,
+ * as QEMU's cached ld/st).
+ */
 enum gm_result gm_cache_load_slow(struct gm_cache *c, uint64_t off,
                                   unsigned size, enum gm_endian endian,
                                   uint64_t *val)
 {
-    uint8_t b[8];
-    enum gm_result r;
-
-    if (!val || !good_size(size)) {
+    if (!val) {
         return GM_RESULT_DECODE_ERROR;
     }
-    r = gm_cache_read(c, off, b, size);
-    *val = bytes_to_val(b, size, endian);
-    return r;
+    if (!c || !c->link || !good_size(size) || !cache_in(c, off, size)) {
+        *val = good_size(size) ? size_mask(size) : UINT64_MAX;
+        return GM_RESULT_DECODE_ERROR;
+    }
+    cache_sync(c);
+    if (c->ptr) {
+        *val = bytes_to_val(c->ptr + off, size, endian);
+        return GM_RESULT_OK;
+    }
+    return gm_space_load(c->as, c->addr + off, size, endian, val,
+                         GM_ATTRS_DEFAULT);
 }
 
 enum gm_result gm_cache_store_slow(struct gm_cache *c, uint64_t off,
                                    unsigned size, enum gm_endian endian,
                                    uint64_t val)
 {
-    uint8_t b[8];
-
-    if (!good_size(size)) {
+    if (!c || !c->link || !good_size(size) || !cache_in(c, off, size)) {
         return GM_RESULT_DECODE_ERROR;
     }
-    val_to_bytes(val, b, size, endian);
-    return gm_cache_write(c, off, b, size);
+    cache_sync(c);
+    if (c->ptr && c->writable) {
+        uint8_t b[8];
+
+        val_to_bytes(val, b, size, endian);
+        return gm_cache_write(c, off, b, size);
+    }
+    return gm_space_store(c->as, c->addr + off, size, endian, val,
+                          GM_ATTRS_DEFAULT);
 }

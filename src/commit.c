@@ -839,6 +839,8 @@ static void deliver_events(gm_system *sys, gm_space *as,
         gm__listeners_region(sys, as, GM_EV_DEL, &s, 0, 0);
     }
     publish(as, newv);
+    gm__space_caches_changed(as, &vs->dels, NULL);
+    gm__space_caches_changed(as, &vs->adds, vs->add_kind.v);
     for (size_t i = 0; i < vs->adds.n; i++) {
         struct gm_section s = vs->adds.v[i];
         gm__listeners_region(sys, as, (enum gm_ev_kind)vs->add_kind.v[i], &s,

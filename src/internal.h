@@ -380,6 +380,11 @@ struct gm_space {
     bool is_new;
     gm_space *prev, *next;
 
+    /* Access caches (access.c), by window; caches_lock protects them. */
+    pthread_mutex_t caches_lock;
+    struct gm_itree_node *caches;
+    size_t nr_caches;
+
     /* DMA (access.c); maps_lock protects what follows. */
     pthread_mutex_t maps_lock;
     size_t bounce_budget;
@@ -459,6 +464,13 @@ gm_region *gm__resolve_root(gm_region *mr);
 /* access.c */
 void gm__space_dma_init(gm_space *as);
 void gm__space_dma_fini(gm_space *as);
+/*
+ * A commit changed these ranges of as's view (kinds: per entry, NULL for
+ * all changed): caches whose window meets one resolve again. Writer lock
+ * held, after the view is published.
+ */
+void gm__space_caches_changed(gm_space *as, const gm_secvec *secs,
+                              const uint8_t *kinds);
 void gm__region_publish_evfds(gm_region *r);
 void gm__region_free_evfds(gm_region *r);
 

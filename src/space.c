@@ -114,6 +114,17 @@ int gm_space_destroy(gm_space *as, gm_error *err)
                                  as->name);
         }
     }
+    pthread_mutex_lock(&as->caches_lock);
+    ret = as->nr_caches ? -EBUSY : 0;
+    pthread_mutex_unlock(&as->caches_lock);
+    if (ret) {
+        sys->depth--;
+        gm__unlock(sys);
+        return gm__error_set(err, ret,
+                             "an access cache is still open on address "
+                             "space '%s'",
+                             as->name);
+    }
     /* The commit that closes this transaction delivers region_del and
      * frees the space (commit.c). */
     as->dying = true;

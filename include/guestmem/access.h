@@ -120,30 +120,61 @@ GM_EXPORT void gm_system_set_dirty_hook(gm_system *sys, gm_dirty_fn fn,
 
 /*
  * Access caches (QEMU's MemoryRegionCache): a device that keeps touching
- * one window of guest memory (a virtqueue ring) resolves it once. The cache
- * stays safe across topology changes: it holds a reference to the flat view
- * it resolved and re-resolves when the space publishes a new one.
+ * one window of guest memory (a virtqueue ring) resolves it once.
+ *
+ * When the window lies in one range of plain RAM (or ROM, for reading),
+ * the inline gm_cache_load() / gm_cache_store() are a bounds check against
+ * one atomic field and the memory access. The cache stays safe across
+ * topology changes: the space indexes its caches by window, and a commit
+ * that changes, removes or adds a range meeting a window (or changes its
+ * dirty-log mask) clears that field before it returns, so the next access
+ * takes the slow path and resolves again. Commits elsewhere in the space
+ * leave the cache alone. The cache holds a reference on the RAM's region,
+ * so an access racing with the commit that unmaps it still lands in live
+ * memory (it is ordered before the commit).
+ *
+ * The struct belongs to the caller (embed it anywhere) but must be set up
+ * by gm_cache_init() and released by gm_cache_destroy(); its fields are
+ * private except as, addr, len and is_write, which are read-only.
  */
 struct gm_cache {
     gm_space *as;
     uint64_t addr, len;
     bool is_write;
     /* Private below (read by the inline fast paths). */
-    gm_flatview *view;              /* the view resolved (one reference) */
-    gm_flatview *const *view_slot;  /* where the space publishes its view */
-    uint8_t *ptr;       /* direct RAM pointer when the window is plain RAM */
-    gm_region *region;
-    uint8_t mask;       /* dirty-log mask of that RAM */
+    /*
+     * Atomic: an inline load (store) at off is served when off < fast_rd
+     * (fast_wr). They are len - 7 when the window allows it, so any access
+     * of up to 8 bytes fits with one comparison; 0 sends every access to
+     * the slow path (as do the last 7 bytes of the window, and windows
+     * shorter than 8 bytes).
+     */
+    uint64_t fast_rd;
+    uint64_t fast_wr;
+    uint8_t *ptr;       /* the window in host memory when it is plain RAM */
+    gm_region *region;  /* that RAM's region (referenced while ptr is set) */
     uint64_t offset;    /* offset of addr in region */
+    uint8_t mask;       /* dirty-log mask of that RAM */
+    bool writable;      /* ... and it takes writes */
+    int stale;          /* atomic: a commit changed the window */
+    void *link;         /* the space's index entry */
 };
 
 /**
  * gm_cache_init() - resolve [@addr, @addr + @len) of @as for repeated use.
- * Return: 0; -EINVAL. Context: any thread.
+ * @is_write: whether the caller means to write (QEMU's flag, recorded in
+ *            the cache); loads and stores both work, and each takes the
+ *            inline path whenever the range allows it.
+ * Return: 0; -EINVAL (bad argument), -ENOMEM. Context: any thread, outside
+ * an RCU read-side section. While the cache lives, @as cannot be destroyed
+ * (gm_space_destroy() returns -EBUSY).
  */
 GM_EXPORT int gm_cache_init(struct gm_cache *c, gm_space *as, uint64_t addr,
                             uint64_t len, bool is_write, gm_error *err);
+/** Unregister @c and drop its reference. Context: as gm_cache_init(). */
 GM_EXPORT void gm_cache_destroy(struct gm_cache *c);
+/** Whether the inline fast path serves @c now (for tests and statistics). */
+GM_EXPORT bool gm_cache_is_direct(const struct gm_cache *c);
 /* Accesses at @off inside the window; out-of-window accesses fail. */
 GM_EXPORT enum gm_result gm_cache_read(struct gm_cache *c, uint64_t off,
                                        void *buf, size_t len);
@@ -159,15 +190,15 @@ GM_EXPORT enum gm_result gm_cache_store_slow(struct gm_cache *c,
                                              uint64_t val);
 
 /*
- * Whether the cache still describes the space's current view. A relaxed
- * load is enough: nothing published with the view is read on the fast
- * path (the cache's own fields and its reference on the view keep the
- * memory valid), so a stale answer only means the access happened just
- * before the commit; the slow path takes the view under RCU.
+ * The inline paths' bound (fast_rd, fast_wr). A relaxed load is enough: the
+ * fields behind it are written by the thread that owns the cache, and a
+ * commit only ever lowers it to 0; an access that still sees the old value
+ * happened before that commit, and the region reference keeps its memory
+ * alive.
  */
-static inline bool gm__cache_fresh(const struct gm_cache *c)
+static inline uint64_t gm__cache_fast(const uint64_t *field)
 {
-    return __atomic_load_n(c->view_slot, __ATOMIC_RELAXED) == c->view;
+    return __atomic_load_n(field, __ATOMIC_RELAXED);
 }
 
 static inline bool gm__cache_swap(enum gm_endian e)
@@ -182,9 +213,9 @@ static inline bool gm__cache_swap(enum gm_endian e)
 /**
  * gm_cache_load() - a 1, 2, 4 or 8-byte load at @off inside the window.
  *
- * Inline: when the window is plain RAM and the space still publishes the
- * view the cache resolved, this is a bounds check, one atomic load and the
- * memory load; anything else goes to gm_cache_load_slow().
+ * Inline over plain RAM or ROM: a bounds check against
+ * one atomic field, then the memory load; anything else (a device, a hole,
+ * a window a commit changed) goes to gm_cache_load_slow().
  * Context: one thread at a time per cache.
  */
 static inline enum gm_result gm_cache_load(struct gm_cache *c, uint64_t off,
@@ -192,9 +223,10 @@ static inline enum gm_result gm_cache_load(struct gm_cache *c, uint64_t off,
                                            enum gm_endian endian,
                                            uint64_t *val)
 {
-    if (__builtin_expect(c->ptr && !c->is_write && off <= c->len &&
-                             size <= c->len - off && gm__cache_fresh(c),
-                         1)) {
+    /* The NULL test costs nothing when c is the address of an object. */
+    uint64_t fl = c ? gm__cache_fast(&c->fast_rd) : 0;
+
+    if (__builtin_expect(off < fl, 1)) {
         bool sw = gm__cache_swap(endian);
         switch (size) {
         case 1:
@@ -222,22 +254,26 @@ static inline enum gm_result gm_cache_load(struct gm_cache *c, uint64_t off,
             break;
         }
     }
-    return gm_cache_load_slow(c, off, size, endian, val);
+    /* Through a temporary: *val then need not live in memory. */
+    uint64_t tmp;
+    enum gm_result r = gm_cache_load_slow(c, off, size, endian, &tmp);
+    *val = tmp;
+    return r;
 }
 
 /**
  * gm_cache_store() - a 1, 2, 4 or 8-byte store at @off inside the window;
- * inline for plain RAM that nobody logs, gm_cache_store_slow() otherwise.
+ * inline over writable RAM that nobody logs,
+ * gm_cache_store_slow() otherwise.
  */
 static inline enum gm_result gm_cache_store(struct gm_cache *c, uint64_t off,
                                             unsigned size,
                                             enum gm_endian endian,
                                             uint64_t val)
 {
-    if (__builtin_expect(c->ptr && c->is_write && !c->mask &&
-                             off <= c->len && size <= c->len - off &&
-                             gm__cache_fresh(c),
-                         1)) {
+    uint64_t fl = c ? gm__cache_fast(&c->fast_wr) : 0;
+
+    if (__builtin_expect(off < fl, 1)) {
         bool sw = gm__cache_swap(endian);
         switch (size) {
         case 1:

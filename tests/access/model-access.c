@@ -26,6 +26,11 @@
  *  - each device access is checked against `valid` (a refusal reads as
  *    all-ones with a decode error) and cut or widened to the `impl` sizes
  *    (access_with_adjusted_size), values travelling in the device's order.
+ * Loads and stores also go through access caches (gm_cache_load/store) kept
+ * over random windows across the topology changes and re-made now and
+ * then: inside its window a cache must give exactly what the space gives at
+ * that address after every commit, outside it a decode error and no device
+ * call.
  * Compared: the result, the bytes or value, the exact sequence of device
  * callbacks (offset, size, data) and, after writes, all RAM contents.
  *
@@ -45,6 +50,7 @@
 #define MAXN 64
 #define MAXKIDS 48
 #define MAXCALLS 512
+#define NCACHES 4
 
 enum mkind { M_CONT, M_RAM, M_ROM, M_IO, M_NULLIO, M_ALIAS, M_ROMD };
 
@@ -99,6 +105,7 @@ struct model {
     unsigned nact, nexp;
     struct call act[MAXCALLS], exp[MAXCALLS];
     char why[512];
+    struct gm_cache cache[NCACHES];
 };
 
 /*
@@ -980,14 +987,78 @@ static uint64_t random_addr(struct model *m)
     return rnd_below(m, ROOT_SIZE + 0x100);
 }
 
+/* A window for a cache: mostly around a region's edge, up to 2 pages. */
+static void cache_remake(struct model *m, int i)
+{
+    uint64_t addr = random_addr(m) & 0xffffffffu;
+    uint64_t len = 1 + rnd_below(m, rnd_below(m, 2) ? 64 : 0x2000);
+
+    gm_cache_destroy(&m->cache[i]);
+    if (gm_cache_init(&m->cache[i], m->as, addr, len, rnd_below(m, 2) != 0,
+                      NULL)) {
+        fprintf(stderr, "gm_cache_init failed\n");
+        exit(2);
+    }
+}
+
+/* A load or store through a random cache, against the reference. */
+static bool cache_access(struct model *m, bool w, char *what, size_t wlen)
+{
+    static const enum gm_endian ends[] = {GM_ENDIAN_NATIVE, GM_ENDIAN_LITTLE,
+                                          GM_ENDIAN_BIG};
+    struct gm_cache *c = &m->cache[rnd_below(m, NCACHES)];
+    unsigned size = 1u << rnd_below(m, 4);
+    enum gm_endian e = ends[rnd_below(m, 3)];
+    /* Offsets mostly inside, some across or past the end. */
+    uint64_t off = rnd_below(m, c->len + 8);
+    bool inside = off + size <= c->len;
+    uint64_t v = rnd(m), x = v;
+    enum gm_result got, want;
+
+    snprintf(what, wlen,
+             "cache [%#" PRIx64 "+%#" PRIx64 "] %s off %#" PRIx64
+             " size %u endian %d val %#" PRIx64,
+             c->addr, c->len, w ? "store" : "load", off, size, e, v);
+    if (w) {
+        got = gm_cache_store(c, off, size, e, v);
+        want = inside ? ref_ldst(m, c->addr + off, size, e, true, &x)
+                      : GM_RESULT_DECODE_ERROR;
+        if (!check_calls(m) || !check_ram(m)) {
+            return false;
+        }
+    } else {
+        got = gm_cache_load(c, off, size, e, &v);
+        x = size == 8 ? UINT64_MAX : (1ull << (8 * size)) - 1;
+        want = inside ? ref_ldst(m, c->addr + off, size, e, false, &x)
+                      : GM_RESULT_DECODE_ERROR;
+        if (!check_calls(m)) {
+            return false;
+        }
+        if (v != x) {
+            snprintf(m->why, sizeof(m->why),
+                     "value %#" PRIx64 ", expected %#" PRIx64, v, x);
+            return false;
+        }
+    }
+    if (got != want) {
+        snprintf(m->why, sizeof(m->why), "result %d, expected %d", got, want);
+        return false;
+    }
+    return true;
+}
+
 /* One access; false with m->why set on a mismatch. */
 static bool one_access(struct model *m, char *what, size_t wlen)
 {
     static const enum gm_endian ends[] = {GM_ENDIAN_NATIVE, GM_ENDIAN_LITTLE,
                                           GM_ENDIAN_BIG};
     uint64_t addr = random_addr(m) & 0xffffffffu;
-    unsigned op = (unsigned)rnd_below(m, 20);
+    unsigned op = (unsigned)rnd_below(m, 26);
     enum gm_result got, want;
+
+    if (op >= 20) {
+        return cache_access(m, op >= 23, what, wlen);
+    }
 
     m->nact = m->nexp = 0;
     m->why[0] = '\0';
@@ -1076,9 +1147,15 @@ static bool run_seed(uint64_t seed, unsigned ops, bool verbose)
         fprintf(stderr, "gm_space_new failed\n");
         exit(2);
     }
+    for (int i = 0; i < NCACHES; i++) {
+        cache_remake(m, i);
+    }
     for (unsigned i = 0; i < ops && ok; i++) {
         if (i % 64 == 63) {
             mutate(m, mut, sizeof(mut));
+        }
+        if (i % 512 == 511) {
+            cache_remake(m, (int)rnd_below(m, NCACHES));
         }
         if (!one_access(m, what, sizeof(what))) {
             fprintf(stderr,
@@ -1090,6 +1167,9 @@ static bool run_seed(uint64_t seed, unsigned ops, bool verbose)
             }
             ok = false;
         }
+    }
+    for (int i = 0; i < NCACHES; i++) {
+        gm_cache_destroy(&m->cache[i]);
     }
     for (int i = 0; i < m->nn; i++) {
         gm_region_unref(m->n[i].r);

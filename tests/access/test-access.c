@@ -1452,6 +1452,15 @@ static void test_cache_ram(void)
 
     CHECK_EQ_INT(gm_cache_init(&c, e.as, 0x10100, 0x100, false, NULL), 0);
     CHECK_EQ_INT(gm_cache_init(&cw, e.as, 0x10100, 0x100, true, NULL), 0);
+    /* Logged RAM: loads are inline, stores go the slow way to log. */
+    CHECK(gm_cache_is_direct(&c));
+    CHECK(!gm_cache_is_direct(&cw));
+    /* The space cannot go while caches use it. */
+    {
+        gm_error err = {0};
+        CHECK_EQ_INT(gm_space_destroy(e.as, &err), -EBUSY);
+        CHECK(strstr(err.msg, "cache") != NULL);
+    }
 
     p[0x100] = 0x01;
     p[0x101] = 0x02;
@@ -1492,14 +1501,49 @@ static void test_cache_ram(void)
         CHECK_EQ_INT(gm_cache_init(&bad, e.as, UINT64_MAX, 2, false, NULL),
                      -EINVAL);
         CHECK_EQ_INT(gm_cache_init(&bad, NULL, 0, 1, false, NULL), -EINVAL);
+        /* A failed init leaves a cache that refuses access and can be
+         * destroyed. */
+        v = 0;
+        CHECK(gm_cache_load(&bad, 0, 1, GM_ENDIAN_LITTLE, &v) != OK);
+        CHECK_EQ_U64(v, 0xff);
+        CHECK(gm_cache_load(NULL, 0, 8, GM_ENDIAN_LITTLE, &v) != OK);
+        CHECK(gm_cache_store(NULL, 0, 8, GM_ENDIAN_LITTLE, 0) != OK);
+        CHECK(gm_cache_store(&bad, 0, 1, GM_ENDIAN_LITTLE, 0) != OK);
+        CHECK(!gm_cache_is_direct(&bad));
+        gm_cache_destroy(&bad);
+        gm_cache_destroy(&bad);
+    }
+
+    /* A commit elsewhere in the space leaves the caches alone... */
+    {
+        gm_region *far = new_ram(&e, "far", 0x1000, 0x55);
+        place(&e, 0x80000, far, 0);
+        CHECK(gm_cache_is_direct(&c));
+        /* ...one that stops logging the window reaches it. */
+        CHECK_EQ_INT(gm_region_set_log(ram, false, GM_DIRTY_MIGRATION, NULL),
+                     0);
+        CHECK(!gm_cache_is_direct(&cw));
+        CHECK_EQ_INT(gm_cache_store(&cw, 0x30, 1, GM_ENDIAN_LITTLE, 0x5c), OK);
+        CHECK(gm_cache_is_direct(&cw));
+        CHECK_EQ_U64(p[0x130], 0x5c);
+        CHECK_EQ_INT(rec.n, 2); /* no longer logged: no new dirty call */
+        CHECK_EQ_INT(gm_region_set_log(ram, true, GM_DIRTY_MIGRATION, NULL),
+                     0);
+        CHECK(!gm_cache_is_direct(&cw));
+        CHECK_EQ_INT(gm_cache_load(&c, 0x30, 1, GM_ENDIAN_LITTLE, &v), OK);
+        CHECK_EQ_U64(v, 0x5c);
+        CHECK(gm_cache_is_direct(&c));
     }
 
     /* Topology change: ring moved away, other RAM moved in. */
     CHECK_EQ_INT(gm_transaction_begin(e.sys), 0);
     CHECK_EQ_INT(gm_region_set_address(ram, 0x30000, NULL), 0);
     CHECK_EQ_INT(gm_region_set_address(ram2, 0x10000, NULL), 0);
+    CHECK(gm_cache_is_direct(&c)); /* not committed yet */
     CHECK_EQ_INT(gm_transaction_commit(e.sys, NULL), 0);
+    CHECK(!gm_cache_is_direct(&c)); /* the commit reached it */
     CHECK_EQ_INT(gm_cache_load(&c, 0, 1, GM_ENDIAN_LITTLE, &v), OK);
+    CHECK(gm_cache_is_direct(&c)); /* and the access resolved it again */
     CHECK_EQ_U64(v, 0x62);
     CHECK_EQ_INT(gm_cache_store(&cw, 0x8, 1, GM_ENDIAN_LITTLE, 0x77), OK);
     CHECK_EQ_U64(p2[0x108], 0x77);
@@ -1550,6 +1594,7 @@ static void test_cache_mmio(void)
     dev_init(&d, false);
     place(&e, 0x1000, gm_region_new_io(e.sys, "d", 0x40, &o, &d, NULL), 0);
     CHECK_EQ_INT(gm_cache_init(&c, e.as, 0x1010, 0x10, true, NULL), 0);
+    CHECK(!gm_cache_is_direct(&c));
     CHECK_EQ_INT(gm_cache_load(&c, 4, 4, GM_ENDIAN_LITTLE, &v), OK);
     CHECK_EQ_U64(v, 0x27262524);
     CHECK_CALL(&d, 0, false, 0x14, 4, 0x27262524);
@@ -1562,6 +1607,10 @@ static void test_cache_mmio(void)
     place(&e, 0x1000, ram, 1);
     CHECK_EQ_INT(gm_cache_load(&c, 4, 4, GM_ENDIAN_LITTLE, &v), OK);
     CHECK_EQ_U64(v, 0x42424242);
+    CHECK_EQ_INT(d.n, 2);
+    CHECK(gm_cache_is_direct(&c));
+    CHECK_EQ_INT(gm_cache_store(&c, 4, 2, GM_ENDIAN_BIG, 0x0102), OK);
+    CHECK_EQ_U64(((uint8_t *)gm_region_ram_ptr(ram))[0x15], 2);
     CHECK_EQ_INT(d.n, 2);
     gm_cache_destroy(&c);
     env_fini(&e);

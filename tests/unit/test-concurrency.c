@@ -2,8 +2,9 @@
 /*
  * test-concurrency.c - readers against a committing writer.
  *
- * Four threads load, read across ranges and DMA-map guest memory as fast as
- * they can while the main thread makes 10,000 commits that add, move and
+ * Four threads load, read across ranges, load through access caches (moved
+ * to another page now and then) and DMA-map guest memory as fast as they
+ * can while the main thread makes 10,000 commits that add, move and
  * remove RAM regions. Every region is filled with its own byte value, so a
  * value read must be one some committed view could give: eight equal bytes
  * of a region's value (OK), or all-ones with a decode error (a hole). Run
@@ -31,6 +32,7 @@ struct shared {
     atomic_long accesses;
     atomic_long bad;
     atomic_long maps;
+    atomic_long cached;
 };
 
 static bool good_value(enum gm_result r, uint64_t v)
@@ -47,13 +49,38 @@ static void *reader(void *arg)
 {
     struct shared *sh = arg;
     unsigned s = (unsigned)(uintptr_t)&s;
+    struct gm_cache c;
+    long n = 0;
 
+    /* (Failures are counted in sh->bad: the harness is not thread-safe.) */
+    if (gm_cache_init(&c, sh->as, 0, 0x1000, false, NULL)) {
+        atomic_fetch_add(&sh->bad, 1);
+        return NULL;
+    }
     while (!atomic_load(&sh->stop)) {
         uint64_t addr, v, len;
         enum gm_result r;
         void *p;
 
         s = s * 1103515245u + 12345u;
+        if ((++n & 255) == 0) {
+            /* Re-register on another page, racing with the commits. */
+            gm_cache_destroy(&c);
+            if (gm_cache_init(&c, sh->as, ((s >> 4) % 64) * 0x1000, 0x1000,
+                              (s & 1) != 0, NULL)) {
+                atomic_fetch_add(&sh->bad, 1);
+                return NULL;
+            }
+        }
+        for (int i = 0; i < 4; i++) {
+            v = 0;
+            r = gm_cache_load(&c, ((s >> (i * 3)) & 0x1ff) * 8, 8,
+                              GM_ENDIAN_LITTLE, &v);
+            if (!good_value(r, v)) {
+                atomic_fetch_add(&sh->bad, 1);
+            }
+            atomic_fetch_add_explicit(&sh->cached, 1, memory_order_relaxed);
+        }
         addr = ((s >> 8) % 0x40000) & ~7ull;
         r = gm_space_load(sh->as, addr, 8, GM_ENDIAN_LITTLE, &v,
                           GM_ATTRS_DEFAULT);
@@ -76,6 +103,7 @@ static void *reader(void *arg)
         }
         atomic_fetch_add(&sh->accesses, 1);
     }
+    gm_cache_destroy(&c);
     return NULL;
 }
 
@@ -120,10 +148,12 @@ static void test_readers_vs_commits(void)
     for (int i = 0; i < NREADERS; i++) {
         pthread_join(t[i], NULL);
     }
-    printf("# %d commits, %ld accesses, %ld maps\n", commits,
-           atomic_load(&sh.accesses), atomic_load(&sh.maps));
+    printf("# %d commits, %ld accesses, %ld cached loads, %ld maps\n",
+           commits, atomic_load(&sh.accesses), atomic_load(&sh.cached),
+           atomic_load(&sh.maps));
     CHECK_EQ_INT(atomic_load(&sh.bad), 0);
     CHECK(atomic_load(&sh.accesses) > 0);
+    CHECK(atomic_load(&sh.cached) > 0);
     CHECK_EQ_INT(gm_space_destroy(sh.as, NULL), 0);
     for (int i = 0; i < NREG; i++) {
         gm_region_unref(r[i]);
