@@ -17,7 +17,10 @@
  *   (2) one hot 8-byte address in RAM: gm_space_load(), gm_space_store(),
  *       gm_cache_load() and gm_cache_store() next to a volatile load or
  *       store through a plain pointer in the same loop shape; a load
- *       through a noinline function shows what any out-of-line call costs;
+ *       through a noinline function shows what any out-of-line call costs.
+ *       Throughput (independent accesses) and latency (dependent loads:
+ *       the hot word holds its own offset, so each load's address is the
+ *       value the previous one returned) are measured apart;
  *   (3) bulk: gm_space_read() / gm_space_write() of 1 MiB and 64 MiB next to
  *       memcpy() between the same two buffers (guest RAM and the caller's
  *       buffer), the four kinds of copy taking turns copy by copy;
@@ -339,6 +342,10 @@ enum hot_kind {
     HOT_DIRECT_STORE,
     HOT_API_STORE,
     HOT_CACHE_STORE,
+    /* Dependent loads: each address comes from the value loaded before. */
+    HOT_DIRECT_CHAIN,
+    HOT_API_CHAIN,
+    HOT_CACHE_CHAIN,
     HOT_NR
 };
 
@@ -356,6 +363,7 @@ struct hot_ctx {
     struct gm_cache rcache; /* read cache over HOT_ADDR's page */
     struct gm_cache wcache; /* write cache over the same page */
     uint64_t off;           /* HOT_ADDR's offset in the caches' window */
+    uint64_t page;          /* the window's guest address */
 };
 
 /* ns per access of one kind; *sum receives the sum of the values loaded. */
@@ -363,7 +371,7 @@ static double hot_run(struct hot_ctx *h, enum hot_kind kind, long iters,
                       uint64_t *sum)
 {
     volatile uint64_t *vp = h->p;
-    uint64_t acc = 0, v;
+    uint64_t acc = 0, v, off = h->off; /* in a register, like vp */
     double t0 = now_s();
 
     switch (kind) {
@@ -386,8 +394,9 @@ static double hot_run(struct hot_ctx *h, enum hot_kind kind, long iters,
         break;
     case HOT_CACHE_LOAD:
         for (long i = 0; i < iters; i++) {
-            gm_cache_load(&h->rcache, h->off, 8, GM_ENDIAN_LITTLE, &v);
-            acc += v;
+            uint64_t cv; /* its own: v's address escapes above */
+            gm_cache_load(&h->rcache, off, 8, GM_ENDIAN_LITTLE, &cv);
+            acc += cv;
         }
         break;
     case HOT_DIRECT_STORE:
@@ -403,10 +412,44 @@ static double hot_run(struct hot_ctx *h, enum hot_kind kind, long iters,
         break;
     case HOT_CACHE_STORE:
         for (long i = 0; i < iters; i++) {
-            gm_cache_store(&h->wcache, h->off, 8, GM_ENDIAN_LITTLE,
+            gm_cache_store(&h->wcache, off, 8, GM_ENDIAN_LITTLE,
                            (uint64_t)i);
         }
         break;
+    case HOT_DIRECT_CHAIN: {
+        const volatile uint8_t *base = (const uint8_t *)h->p - h->off;
+        uint64_t o = off;
+
+        for (long i = 0; i < iters; i++) {
+#if defined(__x86_64__)
+            /* One indexed load per step, as the cache's loop compiles to
+             * (GCC would otherwise add, then load: a cycle more). */
+            __asm__ volatile("movq (%1,%0), %0" : "+r"(o) : "r"(base)
+                             : "memory");
+#else
+            o = *(const volatile uint64_t *)(base + o);
+#endif
+        }
+        acc = o;
+        break;
+    }
+    case HOT_API_CHAIN: {
+        uint64_t o = off;
+        for (long i = 0; i < iters; i++) {
+            gm_space_load(h->as, h->page + o, 8, GM_ENDIAN_LITTLE, &o,
+                          GM_ATTRS_DEFAULT);
+        }
+        acc = o;
+        break;
+    }
+    case HOT_CACHE_CHAIN: {
+        uint64_t o = off;
+        for (long i = 0; i < iters; i++) {
+            gm_cache_load(&h->rcache, o, 8, GM_ENDIAN_LITTLE, &o);
+        }
+        acc = o;
+        break;
+    }
     default:
         break;
     }
@@ -440,6 +483,7 @@ static int bench_hot(const struct bench_opts *o, double *res)
     }
     h.as = s.as;
     h.off = HOT_ADDR - page;
+    h.page = page;
     rc = gm_cache_init(&h.rcache, s.as, page, 0x1000, false, &err);
     if (rc) {
         fail("gm_cache_init", rc, &err);
@@ -456,6 +500,9 @@ static int bench_hot(const struct bench_opts *o, double *res)
     rc = -1;
     *h.p = 0x1122334455667788ull;
     for (int k = 0; k < HOT_NR; k++) {
+        if (k == HOT_DIRECT_CHAIN) {
+            *h.p = h.off;
+        }
         hot_run(&h, (enum hot_kind)k, 1000, &sum);
     }
     for (int r = 0; r < o->repeats; r++) {
@@ -473,11 +520,19 @@ static int bench_hot(const struct bench_opts *o, double *res)
                     }
                 }
             }
+            if (k == HOT_DIRECT_CHAIN) {
+                *h.p = h.off; /* the hot word points at itself */
+            }
             t[k][r] = hot_run(&h, (enum hot_kind)k, o->hot_iters, &sums[k]);
-            if (k >= HOT_DIRECT_STORE &&
+            if (k >= HOT_DIRECT_STORE && k < HOT_DIRECT_CHAIN &&
                 *h.p != (uint64_t)(o->hot_iters - 1)) {
                 fprintf(stderr, "bench-access: hot store %d did not land\n",
                         k);
+                goto out;
+            }
+            if (k >= HOT_DIRECT_CHAIN && sums[k] != h.off) {
+                fprintf(stderr, "bench-access: dependent load %d read the "
+                        "wrong value\n", k);
                 goto out;
             }
         }
@@ -836,6 +891,12 @@ int main(int argc, char **argv)
            "", -1);
     row_ns("store: gm_cache_store", hot[HOT_CACHE_STORE],
            hot[HOT_DIRECT_STORE], "", -1);
+    ok = hot[HOT_CACHE_CHAIN] <= hot[HOT_DIRECT_CHAIN] * TARGET_HOT_RATIO;
+    missed |= !ok;
+    row_ns("dependent load: gm_cache_load", hot[HOT_CACHE_CHAIN],
+           hot[HOT_DIRECT_CHAIN], "<= 1.50x", ok);
+    row_ns("dependent load: gm_space_load", hot[HOT_API_CHAIN],
+           hot[HOT_DIRECT_CHAIN], "", -1);
 
     header("(3) bulk copy; baseline: memcpy() between the same buffers; "
            "ratio: throughput");
