@@ -257,17 +257,34 @@ static bool access_valid(gm_region *mr, uint64_t off, unsigned size,
  * Whether an access of `size` at `off` passes `valid` without asking the
  * device and needs no cutting by `impl`: the common case, done inline.
  */
-static inline bool simple_access(const struct gm_region_ops *o, uint64_t off,
-                                 unsigned size)
+void gm__ops_simple(const struct gm_region_ops *o, uint8_t *sizes,
+                    bool *unaligned)
 {
+    *sizes = 0;
+    *unaligned = false;
+    if (!o || o->valid.accepts) {
+        return;
+    }
     unsigned imin = o->impl.min_access_size ? o->impl.min_access_size : 1;
     unsigned imax = o->impl.max_access_size ? o->impl.max_access_size : 4;
     unsigned vmin = o->valid.min_access_size ? o->valid.min_access_size : 1;
 
-    return !o->valid.accepts && (o->valid.unaligned || !(off & (size - 1))) &&
-           (!o->valid.max_access_size ||
-            (size >= vmin && size <= o->valid.max_access_size)) &&
-           size >= imin && size <= imax;
+    for (unsigned size = 1; size <= 8; size *= 2) {
+        if ((!o->valid.max_access_size ||
+             (size >= vmin && size <= o->valid.max_access_size)) &&
+            size >= imin && size <= imax) {
+            *sizes |= (uint8_t)size;
+        }
+    }
+    *unaligned = o->valid.unaligned;
+}
+
+/* Does the device take this access as it is (see gm__ops_simple)? */
+static inline bool simple_access(const gm_region *mr, uint64_t off,
+                                 unsigned size)
+{
+    return (mr->simple_sizes & size) &&
+           (mr->simple_unaligned || !(off & (size - 1)));
 }
 
 static inline uint64_t bswap_size(uint64_t v, unsigned size)
@@ -558,7 +575,7 @@ enum gm_result gm_space_load(gm_space *as, uint64_t addr, unsigned size,
             const struct gm_region_ops *o = mr->ops;
             uint64_t off = rg->offset + (addr - rg->start), v;
 
-            if (simple_access(o, off, size)) {
+            if (simple_access(mr, off, size)) {
                 /* The device takes it as it is: one call, no cutting. */
                 r = call_read(mr, off, &v, size, attrs);
                 gm__rcu_read_unlock();
@@ -616,7 +633,7 @@ enum gm_result gm_space_store(gm_space *as, uint64_t addr, unsigned size,
                          ? m
                          : bswap_size(m, size);
 
-        if (simple_access(o, off, size)) {
+        if (simple_access(mr, off, size)) {
             /* The device takes it as it is: one call, no cutting. */
             r = evfd_match(mr, off, size, v) ? GM_RESULT_OK
                                               : call_write(mr, off, v, size,

@@ -38,21 +38,11 @@
 
 #include "internal.h"
 
-#define DE_NODE 1u
-#define DE_REC 2u
-#define DE_SUB 3u
-#define DE_TAG(e) ((unsigned)((e) & 3u))
-#define DE_PTR(e) ((void *)((e) & ~(uintptr_t)3u))
-
-static inline unsigned level_shift(unsigned level)
-{
-    return GM_PAGE_BITS + 9 * level;
-}
 
 /* Size of the block an entry of a level-k node covers (k <= 5). */
 static inline gm_u128 entry_size(unsigned level)
 {
-    return (gm_u128)1 << level_shift(level);
+    return (gm_u128)1 << gm__level_shift(level);
 }
 
 #define DNODE_CACHE_MAX 64
@@ -308,7 +298,7 @@ static struct gm_dnode *own_node(struct gm_txn *tx, uintptr_t e,
         c = dnode_alloc(tx, level, base);
         if (c) {
             memset(c->e, 0, sizeof(c->e));
-            c->e[(n->base >> level_shift(level)) & (GM_DNODE_ENTRIES - 1)] = e;
+            c->e[(n->base >> gm__level_shift(level)) & (GM_DNODE_ENTRIES - 1)] = e;
         }
         return c;
     }
@@ -353,8 +343,8 @@ static void update(struct gm_txn *tx, const struct gm_fv_node *t,
     if (s < base) {
         s = base;
     }
-    i0 = (unsigned)((s - base) >> level_shift(level));
-    i1 = (unsigned)((e - 1 - base) >> level_shift(level));
+    i0 = (unsigned)((s - base) >> gm__level_shift(level));
+    i1 = (unsigned)((e - 1 - base) >> gm__level_shift(level));
     if (i1 >= GM_DNODE_ENTRIES) {
         i1 = GM_DNODE_ENTRIES - 1;
     }
@@ -388,7 +378,7 @@ static unsigned level_for(uint64_t last)
     unsigned level = 0;
 
     while (level < GM_DISPATCH_LEVELS - 1 &&
-           ((gm_u128)last >> level_shift(level + 1)) != 0) {
+           ((gm_u128)last >> gm__level_shift(level + 1)) != 0) {
         level++;
     }
     return level;
@@ -473,42 +463,3 @@ void gm__dispatch_discard(gm_system *sys, struct gm_dispatch *d)
     d->root = 0;
 }
 
-const struct gm_range *gm__dispatch_lookup(const struct gm_dispatch *d,
-                                           uint64_t addr)
-{
-    uintptr_t e = d->root;
-
-    if (d->level < GM_DISPATCH_LEVELS - 1 &&
-        (addr >> level_shift(d->level + 1)) != 0) {
-        return NULL;
-    }
-    while (DE_TAG(e) == DE_NODE) {
-        const struct gm_dnode *n = (const void *)(e - DE_NODE);
-        e = n->e[(addr >> level_shift(n->level)) & (GM_DNODE_ENTRIES - 1)];
-    }
-    if (__builtin_expect(DE_TAG(e) == DE_REC, 1)) {
-        const struct gm_range *rg = &((const struct gm_rrec *)(e - DE_REC))->rg;
-        /* A compacted path may lead here from outside the range. */
-        return addr >= rg->start && addr <= rg->last ? rg : NULL;
-    }
-    if (DE_TAG(e) == DE_SUB) {
-        const struct gm_subpage *sp = DE_PTR(e);
-        unsigned off = (unsigned)(addr & (GM_PAGE_SIZE - 1));
-        unsigned lo = 0, hi = sp->n;
-
-        if ((addr & ~(uint64_t)(GM_PAGE_SIZE - 1)) != sp->page) {
-            return NULL;
-        }
-
-        while (hi - lo > 1) {
-            unsigned mid = (lo + hi) / 2;
-            if (sp->v[mid].start <= off) {
-                lo = mid;
-            } else {
-                hi = mid;
-            }
-        }
-        return sp->v[lo].rec ? &sp->v[lo].rec->rg : NULL;
-    }
-    return NULL;
-}

@@ -117,6 +117,8 @@ struct gm_region {
 
     const struct gm_region_ops *ops;
     void *opaque;
+    uint8_t simple_sizes;  /* access sizes (as bits) ops take as they are */
+    bool simple_unaligned; /* ... at any alignment (gm__ops_simple) */
     void *ram;        /* host memory, NULL for non-RAM kinds */
     size_t ram_len;   /* bytes mapped/owned; 0 when caller-provided */
     size_t ram_alloc; /* usable bytes behind ram */
@@ -266,8 +268,67 @@ void gm__dispatch_free(gm_system *sys, struct gm_dispatch *d);
 void gm__dnode_free(gm_system *sys, struct gm_dnode *n);
 void gm__dnode_cache_free(gm_system *sys);
 void gm__dispatch_discard(gm_system *sys, struct gm_dispatch *d);
-const struct gm_range *gm__dispatch_lookup(const struct gm_dispatch *d,
-                                           uint64_t addr);
+
+/*
+ * Tagged dispatch entries: the low two bits say what the pointer is (0 with
+ * a NULL pointer: a hole).
+ */
+#define DE_NODE 1u
+#define DE_REC 2u
+#define DE_SUB 3u
+#define DE_TAG(e) ((unsigned)((e) & 3u))
+#define DE_PTR(e) ((void *)((e) & ~(uintptr_t)3u))
+
+/* Entries of a level-k node cover 2^(12 + 9k) bytes. */
+static inline unsigned gm__level_shift(unsigned level)
+{
+    return GM_PAGE_BITS + 9 * level;
+}
+
+/*
+ * The range holding addr, or NULL. Inline: every access starts here. Call
+ * inside an RCU read-side section (or with the writer lock) on a view that
+ * is alive.
+ */
+static inline const struct gm_range *
+gm__dispatch_lookup(const struct gm_dispatch *d, uint64_t addr)
+{
+    uintptr_t e = d->root;
+
+    if (d->level < GM_DISPATCH_LEVELS - 1 &&
+        (addr >> gm__level_shift(d->level + 1)) != 0) {
+        return NULL;
+    }
+    while (DE_TAG(e) == DE_NODE) {
+        const struct gm_dnode *n = (const void *)(e - DE_NODE);
+        e = n->e[(addr >> gm__level_shift(n->level)) & (GM_DNODE_ENTRIES - 1)];
+    }
+    if (__builtin_expect(DE_TAG(e) == DE_REC, 1)) {
+        const struct gm_range *rg = &((const struct gm_rrec *)(e - DE_REC))->rg;
+        /* A compacted path may lead here from outside the range. */
+        return addr >= rg->start && addr <= rg->last ? rg : NULL;
+    }
+    if (DE_TAG(e) == DE_SUB) {
+        const struct gm_subpage *sp = DE_PTR(e);
+        unsigned off = (unsigned)(addr & (GM_PAGE_SIZE - 1));
+        unsigned lo = 0, hi = sp->n;
+
+        if ((addr & ~(uint64_t)(GM_PAGE_SIZE - 1)) != sp->page) {
+            return NULL;
+        }
+
+        while (hi - lo > 1) {
+            unsigned mid = (lo + hi) / 2;
+            if (sp->v[mid].start <= off) {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        return sp->v[lo].rec ? &sp->v[lo].rec->rg : NULL;
+    }
+    return NULL;
+}
 /* Give a garbage list an array from the pool / return it to the pool. */
 void gm__gc_prepare(gm_system *sys, gm_gcvec *gc);
 void gm__gc_release(gm_system *sys, gm_gcvec *gc);
@@ -462,6 +523,13 @@ int gm__evfd_cmp(const struct gm_ioeventfd *a, const struct gm_ioeventfd *b);
 gm_region *gm__resolve_root(gm_region *mr);
 
 /* access.c */
+/*
+ * The access sizes (bit n set: size n, n in 1, 2, 4, 8) for which ops take
+ * a load or store as it is, one call with no cutting, widening or accepts
+ * check, and whether unaligned ones qualify; computed once per region.
+ */
+void gm__ops_simple(const struct gm_region_ops *o, uint8_t *sizes,
+                    bool *unaligned);
 void gm__space_dma_init(gm_space *as);
 void gm__space_dma_fini(gm_space *as);
 /*

@@ -164,6 +164,7 @@ gm_region *gm_region_new_io(gm_system *sys, const char *name, gm_u128 size,
     if (r) {
         r->ops = ops;
         r->opaque = opaque;
+        gm__ops_simple(ops, &r->simple_sizes, &r->simple_unaligned);
     }
     return r;
 }
@@ -219,6 +220,7 @@ gm_region *gm_region_new_rom_device(gm_system *sys, const char *name,
     if (r) {
         r->ops = ops;
         r->opaque = opaque;
+        gm__ops_simple(ops, &r->simple_sizes, &r->simple_unaligned);
     }
     return r;
 }
