@@ -21,50 +21,6 @@
 
 #ifndef BENCH_NAME
 #error "define BENCH_NAME before including bench-util.h"
-/* usage line shared by every benchmark program. */
-static BENCH_UNUSED void usage(FILE *f)
-{
-    fprintf(f, "usage: " BENCH_NAME " [--quick] [--strict] [--repeats N]\n");
-}
-
-/*
- * bench_parse() - the options every benchmark takes: --quick, --strict,
- * --repeats N (1..max_repeats), --help (prints usage and exits 0).
- * Return: 1 when --quick was given, 0 otherwise, -1 after printing a bad
- * usage. --quick also sets *repeats to 1 unless --repeats follows it.
- */
-static BENCH_UNUSED int bench_parse(int argc, char **argv, int max_repeats,
-                                    int *repeats, int *strict)
-{
-    int quick = 0;
-
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--quick")) {
-            quick = 1;
-            *repeats = 1;
-        } else if (!strcmp(argv[i], "--strict")) {
-            *strict = 1;
-        } else if (!strcmp(argv[i], "--repeats") && i + 1 < argc) {
-            char *end;
-            long v = strtol(argv[++i], &end, 10);
-
-            if (*end || v < 1 || v > max_repeats) {
-                fprintf(stderr, BENCH_NAME ": --repeats takes 1..%d\n",
-                        max_repeats);
-                return -1;
-            }
-            *repeats = (int)v;
-        } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage(stdout);
-            exit(0);
-        } else {
-            usage(stderr);
-            return -1;
-        }
-    }
-    return quick;
-}
-
 #endif
 
 #define BENCH_UNUSED __attribute__((unused))
