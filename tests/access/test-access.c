@@ -28,59 +28,8 @@
 
 #include <guestmem/guestmem.h>
 
+#include "access-helpers.h"
 #include "harness.h"
-
-/*
- * The machine.
- */
-
-struct env {
-    gm_system *sys;
-    gm_region *root;
-    gm_space *as;
-};
-
-static void env_init(struct env *e)
-{
-    gm_error err = {0};
-
-    e->sys = gm_system_new(&err);
-    CHECK(e->sys != NULL);
-    gm_system_set_warn_handler(e->sys, NULL, NULL);
-    e->root = gm_region_new_container(e->sys, "root", (gm_u128)1 << 32, &err);
-    CHECK(e->root != NULL);
-    e->as = gm_space_new(e->sys, e->root, "memory", &err);
-    CHECK(e->as != NULL);
-}
-
-static void env_fini(struct env *e)
-{
-    gm_error err = {0};
-
-    gm_region_unref(e->root);
-    CHECK_EQ_INT(gm_system_destroy(e->sys, &err), 0);
-}
-
-/* Place @r in the root at @addr with @prio and drop the caller's ref. */
-static void place(struct env *e, uint64_t addr, gm_region *r, int prio)
-{
-    CHECK(r != NULL);
-    CHECK_EQ_INT(gm_region_add_subregion_overlap(e->root, addr, r, prio, NULL),
-                 0);
-    gm_region_unref(r);
-}
-
-static gm_region *new_ram(struct env *e, const char *name, uint64_t size,
-                          uint8_t fill)
-{
-    gm_region *r = gm_region_new_ram(e->sys, name, size, NULL);
-
-    CHECK(r != NULL);
-    if (r) {
-        memset(gm_region_ram_ptr(r), fill, size);
-    }
-    return r;
-}
 
 /*
  * A logging device: a register file of 64 bytes (regs[i] = 0x10 + i at
@@ -1331,25 +1280,6 @@ static void test_subpage_bytes(void)
 /*
  * The dirty hook.
  */
-
-struct dirty_rec {
-    unsigned n;
-    gm_region *region;
-    uint64_t off, len;
-    uint8_t mask;
-};
-
-static void dirty_hook(void *opaque, gm_region *region, uint64_t offset,
-                       uint64_t len, uint8_t mask)
-{
-    struct dirty_rec *r = opaque;
-
-    r->n++;
-    r->region = region;
-    r->off = offset;
-    r->len = len;
-    r->mask = mask;
-}
 
 static void test_dirty_hook(void)
 {

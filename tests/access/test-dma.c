@@ -22,41 +22,10 @@
 
 #include <guestmem/guestmem.h>
 
+#include "access-helpers.h"
 #include "harness.h"
 
 #define A GM_ATTRS_DEFAULT
-
-struct env {
-    gm_system *sys;
-    gm_region *root;
-    gm_space *as;
-};
-
-static void env_init(struct env *e)
-{
-    e->sys = gm_system_new(NULL);
-    CHECK(e->sys != NULL);
-    gm_system_set_warn_handler(e->sys, NULL, NULL);
-    e->root = gm_region_new_container(e->sys, "root", (gm_u128)1 << 32, NULL);
-    CHECK(e->root != NULL);
-    e->as = gm_space_new(e->sys, e->root, "memory", NULL);
-    CHECK(e->as != NULL);
-}
-
-static void env_fini(struct env *e)
-{
-    gm_region_unref(e->root);
-    CHECK_EQ_INT(gm_system_destroy(e->sys, NULL), 0);
-}
-
-/* Place @r (a new reference, consumed) in the root. */
-static void place(struct env *e, uint64_t addr, gm_region *r, int prio)
-{
-    CHECK(r != NULL);
-    CHECK_EQ_INT(gm_region_add_subregion_overlap(e->root, addr, r, prio, NULL),
-                 0);
-    gm_region_unref(r);
-}
 
 static size_t nr_ranges(gm_space *as)
 {
@@ -619,25 +588,6 @@ static void test_map_client_retries(void)
 /*
  * Dirty marking at unmap.
  */
-
-struct dirty_rec {
-    unsigned n;
-    gm_region *region;
-    uint64_t off, len;
-    uint8_t mask;
-};
-
-static void dirty_hook(void *opaque, gm_region *region, uint64_t offset,
-                       uint64_t len, uint8_t mask)
-{
-    struct dirty_rec *r = opaque;
-
-    r->n++;
-    r->region = region;
-    r->off = offset;
-    r->len = len;
-    r->mask = mask;
-}
 
 static void test_unmap_dirty(void)
 {
