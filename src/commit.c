@@ -743,6 +743,37 @@ static bool dispatch_agrees(const struct gm_dispatch *d, uint64_t addr,
            got->mr == want->mr && got->offset == want->offset;
 }
 
+/*
+ * Whether the table gives want (NULL: a hole) throughout [a, z]: probed at
+ * both ends, the middle, and, for each radix level, the first two and last
+ * two block boundaries inside, where a wrong entry of that level shows.
+ */
+static bool dispatch_agrees_on(const struct gm_dispatch *d, uint64_t a,
+                               uint64_t z, const struct gm_range *want)
+{
+    if (!dispatch_agrees(d, a, want) || !dispatch_agrees(d, z, want) ||
+        !dispatch_agrees(d, a + (z - a) / 2, want)) {
+        return false;
+    }
+    for (unsigned level = 0; level < GM_DISPATCH_LEVELS; level++) {
+        gm_u128 step = (gm_u128)1 << gm__level_shift(level);
+        gm_u128 first = ((gm_u128)a + step - 1) / step * step;
+        gm_u128 last = (gm_u128)z / step * step;
+
+        if (first > z) {
+            continue;
+        }
+        if (!dispatch_agrees(d, (uint64_t)first, want) ||
+            (first + step <= z &&
+             !dispatch_agrees(d, (uint64_t)(first + step), want)) ||
+            !dispatch_agrees(d, (uint64_t)last, want) ||
+            (last > a && !dispatch_agrees(d, (uint64_t)last - 1, want))) {
+            return false;
+        }
+    }
+    return true;
+}
+
 static void verify_view(gm_system *sys, struct gm_vstate *vs,
                         const struct gm_fv_node *t,
                         const struct gm_dispatch *d)
@@ -765,9 +796,7 @@ static void verify_view(gm_system *sys, struct gm_vstate *vs,
     /* The dispatch table must agree at every edge and in every hole. */
     for (size_t i = 0; same && i < have.n; i++) {
         const struct gm_range *rg = &have.v[i];
-        if (!dispatch_agrees(d, rg->start, rg) ||
-            !dispatch_agrees(d, rg->last, rg) ||
-            !dispatch_agrees(d, rg->start + (rg->last - rg->start) / 2, rg)) {
+        if (!dispatch_agrees_on(d, rg->start, rg->last, rg)) {
             fprintf(stderr, "guestmem: GM_DEBUG_VERIFY: dispatch disagrees "
                             "on range %016llx-%016llx\n",
                     (unsigned long long)rg->start,
@@ -777,7 +806,10 @@ static void verify_view(gm_system *sys, struct gm_vstate *vs,
         uint64_t hole = rg->last + 1;
         if (rg->last != UINT64_MAX &&
             (i + 1 == have.n || have.v[i + 1].start > hole) &&
-            !dispatch_agrees(d, hole, NULL)) {
+            !dispatch_agrees_on(d, hole,
+                                i + 1 == have.n ? UINT64_MAX
+                                                : have.v[i + 1].start - 1,
+                                NULL)) {
             fprintf(stderr, "guestmem: GM_DEBUG_VERIFY: dispatch maps hole "
                             "at %016llx\n",
                     (unsigned long long)hole);
@@ -785,7 +817,8 @@ static void verify_view(gm_system *sys, struct gm_vstate *vs,
         }
     }
     if (same && (!have.n || have.v[0].start > 0) &&
-        !dispatch_agrees(d, 0, NULL)) {
+        !dispatch_agrees_on(d, 0, have.n ? have.v[0].start - 1 : UINT64_MAX,
+                            NULL)) {
         fprintf(stderr, "guestmem: GM_DEBUG_VERIFY: dispatch maps 0\n");
         same = false;
     }

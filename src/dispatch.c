@@ -343,11 +343,18 @@ static void update(struct gm_txn *tx, const struct gm_fv_node *t,
     if (s < base) {
         s = base;
     }
-    i0 = (unsigned)((s - base) >> gm__level_shift(level));
-    i1 = (unsigned)((e - 1 - base) >> gm__level_shift(level));
-    if (i1 >= GM_DNODE_ENTRIES) {
-        i1 = GM_DNODE_ENTRIES - 1;
+    /* Clamp in 128 bits: a window may reach 2^64, far past this node. */
+    gm_u128 j0 = (s - base) >> gm__level_shift(level);
+    gm_u128 j1 = (e - 1 - base) >> gm__level_shift(level);
+
+    if (j0 >= GM_DNODE_ENTRIES) {
+        j0 = GM_DNODE_ENTRIES; /* nothing of the window is in this node */
     }
+    if (j1 >= GM_DNODE_ENTRIES) {
+        j1 = GM_DNODE_ENTRIES - 1;
+    }
+    i0 = (unsigned)j0;
+    i1 = (unsigned)j1;
     for (unsigned i = i0; i <= i1 && !tx->err; i++) {
         gm_u128 b = base + i * step;
         uintptr_t old = n->e[i];

@@ -1547,6 +1547,50 @@ static void test_cache_mmio(void)
 }
 
 /*
+ * Regression (found by fuzz-ops): a table whose root was one sub-page node
+ * grows to level 4 when a range reaching past 2^48 is added; the update
+ * computed the last entry to visit in 32 bits, so every page of the old
+ * root's node after the first stayed a hole.
+ */
+static void test_root_growth_keeps_pages(void)
+{
+    struct env e;
+    struct dev d;
+    struct gm_region_ops o = dev_ops(GM_ENDIAN_LITTLE);
+    gm_region *small, *big;
+    uint64_t v;
+    const uint64_t probes[] = {0xc6,     0xfff,        0x1000,
+                               0x10000,  0x1fffff,     0x200000,
+                               1ull << 40, 0x40000000000f1};
+
+    /* A 2^64 root: the range must be able to reach past 2^48. */
+    e.sys = gm_system_new(NULL);
+    CHECK(e.sys != NULL);
+    gm_system_set_warn_handler(e.sys, NULL, NULL);
+    e.root = gm_region_new_container(e.sys, "root", GM_SIZE_2_64, NULL);
+    e.as = gm_space_new(e.sys, e.root, "memory", NULL);
+    CHECK(e.root != NULL && e.as != NULL);
+    dev_init(&d, false);
+    small = new_ram(&e, "small", 0xce, 0x11);
+    place(&e, 0x5d, small, 0);
+    big = gm_region_new_io(e.sys, "big", 0x400000000002cull, &o, &d, NULL);
+    place(&e, 0xc6, big, 1);
+    for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]); i++) {
+        CHECK_EQ_INT(gm_space_load(e.as, probes[i], 1, GM_ENDIAN_LITTLE, &v,
+                                   GM_ATTRS_DEFAULT),
+                     OK);
+    }
+    CHECK_EQ_INT(gm_space_load(e.as, 0x5d, 1, GM_ENDIAN_LITTLE, &v,
+                               GM_ATTRS_DEFAULT),
+                 OK);
+    CHECK_EQ_U64(v, 0x11);
+    CHECK_EQ_INT(gm_space_load(e.as, 0x40000000000f2, 1, GM_ENDIAN_LITTLE, &v,
+                               GM_ATTRS_DEFAULT),
+                 DECODE);
+    env_fini(&e);
+}
+
+/*
  * The top of the 64-bit space: a device covering all 2^64 bytes (QEMU's
  * unassigned PCI window) and RAM ending at 2^64.
  */
@@ -1735,6 +1779,7 @@ int main(void)
     RUN(test_cache_ram);
     RUN(test_cache_mmio);
     RUN(test_top_of_space);
+    RUN(test_root_growth_keeps_pages);
     RUN(test_mmio_callback_commits);
     RUN(test_bad_arguments);
     return harness_done();
