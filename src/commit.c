@@ -571,6 +571,15 @@ static void verify_view(gm_system *sys, struct gm_vstate *vs,
                         const struct gm_fv_node *t,
                         const struct gm_dispatch *d);
 
+/*
+ * &v->v[i], where i may be v->n; NULL for a vector never allocated (NULL
+ * plus an offset, even 0, is undefined behaviour in C).
+ */
+static const struct gm_range *at(const gm_rangevec *v, size_t i)
+{
+    return v->v ? v->v + i : NULL;
+}
+
 /* Compute vs->next_view, events and eventfd changes. */
 static int vstate_process(gm_system *sys, struct gm_vstate *vs)
 {
@@ -651,8 +660,8 @@ static int vstate_process(gm_system *sys, struct gm_vstate *vs)
         ret = collect_old(old, sp->s, sp->e, &ov);
         sp->o1 = ov.n;
         if (!ret) {
-            ret = diff_ranges(vs, ov.v + sp->o0, sp->o1 - sp->o0,
-                              nv.v + sp->n0, sp->n1 - sp->n0);
+            ret = diff_ranges(vs, at(&ov, sp->o0), sp->o1 - sp->o0,
+                              at(&nv, sp->n0), sp->n1 - sp->n0);
         }
     }
     if (ret) {
@@ -661,8 +670,8 @@ static int vstate_process(gm_system *sys, struct gm_vstate *vs)
     if (vs->changed) {
         for (size_t i = spans.n; i-- > 0 && !ret;) {
             struct span *sp = &spans.v[i];
-            ret = splice(&tx, &t, sp->s, sp->e, ov.v + sp->o0,
-                         sp->o1 - sp->o0, nv.v + sp->n0, sp->n1 - sp->n0);
+            ret = splice(&tx, &t, sp->s, sp->e, at(&ov, sp->o0),
+                         sp->o1 - sp->o0, at(&nv, sp->n0), sp->n1 - sp->n0);
         }
         if (vs->cur) {
             disp = vs->cur->disp;
