@@ -1054,6 +1054,7 @@ static int fix_loop(struct imp *im, int a, int *kids)
     }
     gm_region_unref(nd->region);
     nd->region = alias;
+    im->m->loops++;
     return set_flags(im, nd);
 }
 
@@ -1158,6 +1159,10 @@ int mtree_import(struct machine *m, const char *label, char *text, size_t len)
 
     /* The caller's buffer has one spare byte for the last line's NUL. */
     rc = parse(&im, text, len);
+    if (!rc && im.nas == 0) {
+        /* As a board file must: a machine nobody can see prints nothing. */
+        rc = fail(&im, 1, "at least one `address-space: NAME` section");
+    }
     for (int i = 0; i < im.nn && !rc; i++) {
         if (im.nodes[i].alias) {
             split_alias(&im, &im.nodes[i]);

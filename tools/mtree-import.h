@@ -25,12 +25,17 @@
  *        after the system is gone.
  * @map_sizes: length in bytes of each mapping.
  * @nmaps: number of mappings; @maps_cap: allocated slots.
+ * @loops: aliases the dump importer re-pointed at a proxy because they lie
+ *         inside their own target (see fix_loop() in mtree-import.c); the
+ *         annotated dump of such a machine names the proxies, not QEMU's
+ *         regions.
  */
 struct machine {
     gm_system *sys;
     void **maps;
     size_t *map_sizes;
     size_t nmaps, maps_cap;
+    unsigned loops;
 };
 
 /**

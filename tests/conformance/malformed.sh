@@ -54,6 +54,7 @@ expect alias-cycle-crlf.txt 2 "alias-cycle-crlf.txt:5: expected"
 expect end-before-start.txt 2 "end-before-start.txt:2: expected"
 expect truncated.txt 2 "truncated.txt:5: expected"
 expect alias-length.txt 2 "alias-length.txt:2: expected"
+expect no-address-space.txt 2 "no-address-space.txt:1: expected at least one"
 # Empty input.
 expect empty.txt 2 "empty.txt:1: expected"
 expect blank.txt 2 "blank.txt:1: expected"
