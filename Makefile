@@ -6,6 +6,9 @@
 #   make run        build, then print the CLI's default board (mtree, mtree -f)
 #   make check      build and test build/ and build-asan/ (ASan + UBSan)
 #   make bench      release build (build-release/) and run the benchmarks
+#   make fuzz       libFuzzer on each fuzz target (clang, build-fuzz/), then
+#                   soak runs of the model and concurrency tests; FUZZ_TIME
+#                   (seconds per target, default 300), SOAK_SEEDS, SOAK_RUNS
 #   make install    meson install from build/
 #   make clean      remove the build directories
 #
@@ -17,9 +20,10 @@ BUILD ?= build
 BUILD_ASAN ?= build-asan
 BUILD_RELEASE ?= build-release
 BUILD_TSAN ?= build-tsan
+BUILD_FUZZ ?= build-fuzz
 JOBS ?= 2
 
-.PHONY: all deps build run check bench install clean
+.PHONY: all deps build run check bench fuzz install clean
 
 all: build
 
@@ -49,8 +53,13 @@ bench: deps
 	$(MESON) test -C $(BUILD_RELEASE) --benchmark --verbose \
 	    --num-processes 1
 
+fuzz:
+	@bash scripts/deps.sh --fuzz
+	@BUILD_FUZZ=$(BUILD_FUZZ) BUILD_ASAN=$(BUILD_ASAN) BUILD_TSAN=$(BUILD_TSAN) \
+	    bash scripts/fuzz.sh
+
 install: build
 	$(MESON) install -C $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_TSAN) $(BUILD_RELEASE)
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_TSAN) $(BUILD_RELEASE) $(BUILD_FUZZ)

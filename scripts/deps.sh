@@ -10,6 +10,7 @@
 #
 #   scripts/deps.sh          install what is missing
 #   scripts/deps.sh --check  only report; exit 1 if something is missing
+#   scripts/deps.sh --fuzz   also clang and libFuzzer (make fuzz)
 set -euo pipefail
 
 # Tools and libraries the build, tests and benchmarks use.
@@ -18,6 +19,16 @@ set -euo pipefail
 #   python3                         the conformance comparer
 #   libunicorn-dev                  CPU-emulator benchmarks
 PACKAGES=(make meson ninja-build pkg-config liburcu-dev python3 libunicorn-dev)
+
+check_only=0
+for arg in "$@"; do
+    case $arg in
+    --check) check_only=1 ;;
+    # clang and its runtime libraries (libFuzzer, sanitizers) for fuzz/
+    --fuzz) PACKAGES+=(clang libclang-rt-14-dev) ;;
+    *) echo "usage: $0 [--check] [--fuzz]" >&2; exit 2 ;;
+    esac
+done
 
 installed() {
     dpkg -s "$1" 2>/dev/null | grep -q '^Status: install ok installed'
@@ -39,7 +50,7 @@ if [ ${#missing[@]} -eq 0 ]; then
     exit 0
 fi
 
-if [ "${1:-}" = "--check" ]; then
+if [ "$check_only" -eq 1 ]; then
     echo "deps: missing packages: ${missing[*]}" >&2
     exit 1
 fi
