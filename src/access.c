@@ -254,8 +254,9 @@ static bool access_valid(gm_region *mr, uint64_t off, unsigned size,
 }
 
 /*
- * Whether an access of `size` at `off` passes `valid` without asking the
- * device and needs no cutting by `impl`: the common case, done inline.
+ * The sizes whose accesses pass `valid` without asking the device and need
+ * no cutting by `impl`, the common case: computed once per region
+ * (internal.h), checked inline by simple_access().
  */
 void gm__ops_simple(const struct gm_region_ops *o, uint8_t *sizes,
                     bool *unaligned)
@@ -661,6 +662,7 @@ void gm_system_set_dirty_hook(gm_system *sys, gm_dirty_fn fn, void *opaque)
  * DMA.
  */
 
+/* A new space's DMA and access-cache bookkeeping. */
 void gm__space_dma_init(gm_space *as)
 {
     pthread_mutex_init(&as->caches_lock, NULL);
