@@ -319,7 +319,7 @@ static void cache_step(struct machine *m, struct input *in)
         enum gm_result r = gm_cache_load(c, off, size, GM_ENDIAN_LITTLE, &v);
 
         /* Over RAM the cache and the space must agree. */
-        if (r == GM_RESULT_OK && c->link && gm_cache_is_direct(c) &&
+        if (r == GM_RESULT_OK && gm_cache_is_direct(c) &&
             !c->is_write) {
             FUZZ_CHECK(gm_space_load(m->as, c->addr + off, size,
                                      GM_ENDIAN_LITTLE, &w,
