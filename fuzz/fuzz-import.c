@@ -136,7 +136,8 @@ static void views_free(struct views *v)
  *  - two enabled siblings of equal priority overlap: which one wins is
  *    decided by the order they were added in, and `info mtree` prints
  *    siblings by address (the library warns about such collisions);
- *  - a name cannot be written unambiguously, or a region is empty;
+ *  - a region or space name cannot be written unambiguously, or a region
+ *    is empty;
  *  - it maps more than 1 TiB of RAM, which a second machine may not get.
  * See visit().
  */
@@ -147,6 +148,16 @@ struct walk {
     size_t nkids;
     bool no_round_trip;
 };
+
+static bool printable(const char *name)
+{
+    for (const char *c = name; *c; c++) {
+        if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e) {
+            return false;
+        }
+    }
+    return true;
+}
 
 static int collect(gm_region *child, void *opaque)
 {
@@ -202,10 +213,8 @@ static void visit(struct walk *w, gm_region *r)
         gm_region_size(r) > ((gm_u128)1 << 40)) {
         w->no_round_trip = true;
     }
-    for (const char *c = name; *c; c++) {
-        if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e) {
-            w->no_round_trip = true;
-        }
+    if (!printable(name)) {
+        w->no_round_trip = true;
     }
     w->nkids = 0;
     gm_region_foreach_subregion(r, collect, w);
@@ -231,7 +240,12 @@ static void visit(struct walk *w, gm_region *r)
 
 static int visit_space(gm_space *as, void *opaque)
 {
-    visit(opaque, gm_space_root(as));
+    struct walk *w = opaque;
+
+    if (!printable(gm_space_name(as))) {
+        w->no_round_trip = true;
+    }
+    visit(w, gm_space_root(as));
     return 0;
 }
 
