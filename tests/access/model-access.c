@@ -987,6 +987,29 @@ static uint64_t random_addr(struct model *m)
     return rnd_below(m, ROOT_SIZE + 0x100);
 }
 
+/*
+ * After a load (@w false: @v read, @x expected) or a store (@w true): the
+ * device calls, the RAM contents, the value and the result must all agree
+ * with the reference. False with m->why set otherwise.
+ */
+static bool check_ldst(struct model *m, bool w, uint64_t v, uint64_t x,
+                       enum gm_result got, enum gm_result want)
+{
+    if (!check_calls(m) || (w && !check_ram(m))) {
+        return false;
+    }
+    if (!w && v != x) {
+        snprintf(m->why, sizeof(m->why),
+                 "value %#" PRIx64 ", expected %#" PRIx64, v, x);
+        return false;
+    }
+    if (got != want) {
+        snprintf(m->why, sizeof(m->why), "result %d, expected %d", got, want);
+        return false;
+    }
+    return true;
+}
+
 /* A window for a cache: mostly around a region's edge, up to 2 pages. */
 static void cache_remake(struct model *m, int i)
 {
@@ -1023,28 +1046,13 @@ static bool cache_access(struct model *m, bool w, char *what, size_t wlen)
         got = gm_cache_store(c, off, size, e, v);
         want = inside ? ref_ldst(m, c->addr + off, size, e, true, &x)
                       : GM_RESULT_DECODE_ERROR;
-        if (!check_calls(m) || !check_ram(m)) {
-            return false;
-        }
     } else {
         got = gm_cache_load(c, off, size, e, &v);
         x = size == 8 ? UINT64_MAX : (1ull << (8 * size)) - 1;
         want = inside ? ref_ldst(m, c->addr + off, size, e, false, &x)
                       : GM_RESULT_DECODE_ERROR;
-        if (!check_calls(m)) {
-            return false;
-        }
-        if (v != x) {
-            snprintf(m->why, sizeof(m->why),
-                     "value %#" PRIx64 ", expected %#" PRIx64, v, x);
-            return false;
-        }
     }
-    if (got != want) {
-        snprintf(m->why, sizeof(m->why), "result %d, expected %d", got, want);
-        return false;
-    }
-    return true;
+    return check_ldst(m, w, v, x, got, want);
 }
 
 /* One access; false with m->why set on a mismatch. */
@@ -1102,21 +1110,11 @@ static bool one_access(struct model *m, char *what, size_t wlen)
         if (w) {
             got = gm_space_store(m->as, addr, size, e, v, GM_ATTRS_DEFAULT);
             want = ref_ldst(m, addr, size, e, true, &x);
-            if (!check_calls(m) || !check_ram(m)) {
-                return false;
-            }
         } else {
             got = gm_space_load(m->as, addr, size, e, &v, GM_ATTRS_DEFAULT);
             want = ref_ldst(m, addr, size, e, false, &x);
-            if (!check_calls(m)) {
-                return false;
-            }
-            if (v != x) {
-                snprintf(m->why, sizeof(m->why),
-                         "value %#" PRIx64 ", expected %#" PRIx64, v, x);
-                return false;
-            }
         }
+        return check_ldst(m, w, v, x, got, want);
     }
     if (got != want) {
         snprintf(m->why, sizeof(m->why), "result %d, expected %d", got, want);
