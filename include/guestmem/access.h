@@ -180,11 +180,11 @@ GM_EXPORT enum gm_result gm_cache_read(struct gm_cache *c, uint64_t off,
                                        void *buf, size_t len);
 GM_EXPORT enum gm_result gm_cache_write(struct gm_cache *c, uint64_t off,
                                         const void *buf, size_t len);
-GM_EXPORT enum gm_result gm_cache_load_slow(struct gm_cache *c,
+GM_EXPORT GM_COLD enum gm_result gm_cache_load_slow(struct gm_cache *c,
                                             uint64_t off, unsigned size,
                                             enum gm_endian endian,
                                             uint64_t *val);
-GM_EXPORT enum gm_result gm_cache_store_slow(struct gm_cache *c,
+GM_EXPORT GM_COLD enum gm_result gm_cache_store_slow(struct gm_cache *c,
                                              uint64_t off, unsigned size,
                                              enum gm_endian endian,
                                              uint64_t val);

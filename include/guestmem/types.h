@@ -19,6 +19,13 @@ extern "C" {
 #define GM_EXPORT
 #endif
 
+/* A function only rare paths call: the compiler keeps it out of hot code. */
+#if defined(__GNUC__)
+#define GM_COLD __attribute__((cold))
+#else
+#define GM_COLD
+#endif
+
 /*
  * A 128-bit unsigned integer. Region sizes go up to 2^64 inclusive, so every
  * size and every "end" (start + size) is carried in 128 bits.
