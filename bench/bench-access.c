@@ -56,7 +56,7 @@
 #define BULK_BASE 0x80000000ull /* guest RAM of (3) */
 #define BULK_MAX (64u << 20)  /* its size: the largest copy */
 #define MMIO_BASE 0xfe000000ull /* the I/O region of (4) */
-#define MMIO_VALUE 0x5a5a1234u /* what its read callback returns */
+#define MMIO_VALUE BENCH_MMIO_VALUE /* what its read callback returns */
 #define MAX_REPEATS 9
 
 /* Targets. */
@@ -733,24 +733,10 @@ static int bench_bulk(const struct bench_opts *o, const size_t *sizes,
  * (4) MMIO dispatch.
  */
 
-__attribute__((noinline)) static uint64_t const_read(void *opaque,
-                                                     uint64_t offset,
-                                                     unsigned size)
-{
-    clobber(opaque);
-    return MMIO_VALUE;
-}
-
-__attribute__((noinline)) static void sink_write(void *opaque,
-                                                 uint64_t offset,
-                                                 uint64_t data, unsigned size)
-{
-    clobber(opaque);
-}
 
 static const struct gm_region_ops const_ops = {
-    .read = const_read,
-    .write = sink_write,
+    .read = bench_dev_read,
+    .write = bench_dev_write,
     .endianness = GM_ENDIAN_LITTLE,
 };
 
@@ -762,8 +748,8 @@ struct mmio_result {
 static double mmio_run(gm_space *as, void *opaque, long iters, int kind,
                        uint64_t *sum)
 {
-    uint64_t (*volatile rd)(void *, uint64_t, unsigned) = const_read;
-    void (*volatile wr)(void *, uint64_t, uint64_t, unsigned) = sink_write;
+    uint64_t (*volatile rd)(void *, uint64_t, unsigned) = bench_dev_read;
+    void (*volatile wr)(void *, uint64_t, uint64_t, unsigned) = bench_dev_write;
     uint64_t acc = 0, v;
     double t0 = now_s();
 

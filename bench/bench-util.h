@@ -130,6 +130,25 @@ static BENCH_UNUSED int space_new(struct bench_space *s)
     return 0;
 }
 
+/*
+ * The benchmarks' device: reads return BENCH_MMIO_VALUE, writes are dropped.
+ * Not inlinable, so every engine and every baseline pays one real call.
+ */
+#define BENCH_MMIO_VALUE 0x5a5a1234u
+
+static BENCH_UNUSED __attribute__((noinline)) uint64_t
+bench_dev_read(void *opaque, uint64_t offset, unsigned size)
+{
+    clobber(opaque);
+    return BENCH_MMIO_VALUE;
+}
+
+static BENCH_UNUSED __attribute__((noinline)) void
+bench_dev_write(void *opaque, uint64_t offset, uint64_t data, unsigned size)
+{
+    clobber(opaque);
+}
+
 /* usage line shared by every benchmark program. */
 static BENCH_UNUSED void usage(FILE *f)
 {
