@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * render.c - rendering a region tree into flat ranges over a window.
+ * view/render.c - rendering a region tree into flat ranges over a window.
  *
  * render(mr, base, [lo, hi)) produces the sorted, non-overlapping pieces
  * that mr contributes inside the window, with QEMU's semantics:
@@ -25,7 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "view.h"
 
 struct piece {
     gm_u128 start, end; /* [start, end) absolute */
@@ -36,7 +36,7 @@ struct piece {
 
 typedef GM_VEC(struct piece) piecevec;
 
-/* Buffers kept across commits in sys->scr.render. */
+/* Buffers kept across commits in sys->view->render. */
 struct rscratch {
     piecevec pv;  /* the pieces of the window being rendered */
     piecevec res; /* temporary of fill_gaps / overlay */
@@ -49,27 +49,34 @@ struct rctx {
     int err;
 };
 
-void gm__render_scratch_free(gm_system *sys)
+int gm__view_init(gm_system *sys)
 {
-    struct rscratch *rs = sys->scr.render;
+    struct gm_view_state *st = calloc(1, sizeof(*st));
 
+    if (!st) {
+        return -ENOMEM;
+    }
+    sys->view = st;
+    return 0;
+}
+
+void gm__view_fini(gm_system *sys)
+{
+    struct gm_view_state *st = sys->view;
+    struct rscratch *rs;
+
+    if (!st) {
+        return;
+    }
+    rs = st->render;
     if (rs) {
         gm__vec_free(&rs->pv);
         gm__vec_free(&rs->res);
         gm__vec_free(&rs->kids);
         free(rs);
-        sys->scr.render = NULL;
     }
-}
-
-uint8_t gm__region_log_mask(gm_system *sys, gm_region *mr)
-{
-    uint8_t mask = mr->dirty_log_mask;
-
-    if (sys->global_log && mr->ram) {
-        mask |= 1u << GM_DIRTY_MIGRATION;
-    }
-    return mask;
+    free(st);
+    sys->view = NULL;
 }
 
 static int push_piece(piecevec *out, gm_u128 s, gm_u128 e, gm_region *mr,
@@ -374,7 +381,7 @@ static void render(struct rctx *c, gm_region *mr, gm_i128 base, gm_i128 lo,
 int gm__render(gm_system *sys, gm_region *root, gm_u128 lo, gm_u128 hi,
                gm_rangevec *out)
 {
-    struct rscratch *rs = sys->scr.render;
+    struct rscratch *rs = sys->view->render;
     struct rctx c = {sys, NULL, 0};
     piecevec pv;
 
@@ -383,7 +390,7 @@ int gm__render(gm_system *sys, gm_region *root, gm_u128 lo, gm_u128 hi,
         if (!rs) {
             return -ENOMEM;
         }
-        sys->scr.render = rs;
+        sys->view->render = rs;
     }
     c.rs = rs;
     pv = rs->pv;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * dispatch.c - from a guest address to its range in O(levels), lock-free.
+ * dispatch/dispatch.c - from a guest address to its range in O(levels), lock-free.
  *
  * Each flat view carries a radix table over page numbers (4 KiB pages,
  * 512-entry nodes, up to 6 levels for the 64-bit space). An entry is
@@ -29,14 +29,14 @@
  * blocks that meet the spans where ranges changed, copying the nodes on the
  * way (path copying) and sharing all others with the previous version that
  * readers may still hold. Replaced nodes and sub-pages go on the version's
- * garbage list (flatview.c). Entries always point at records of the same
+ * garbage list (reclaim/). Entries always point at records of the same
  * version's tree, so a reader holding a view can dereference them.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "dispatch.h"
 
 
 /* Size of the block an entry of a level-k node covers (k <= 5). */
@@ -47,44 +47,51 @@ static inline gm_u128 entry_size(unsigned level)
 
 #define DNODE_CACHE_MAX 64
 
-void gm__dnode_free(gm_system *sys, struct gm_dnode *n)
+static void dnode_free(gm_system *sys, void *n)
 {
-    if (sys->dnode_cache_n < DNODE_CACHE_MAX) {
-        *(struct gm_dnode **)n = sys->dnode_cache;
-        sys->dnode_cache = n;
-        sys->dnode_cache_n++;
-    } else {
-        free(n);
-    }
+    gm__freelist_put(&sys->dispatch->nodes, n);
 }
 
-void gm__dnode_cache_free(gm_system *sys)
+static void subpage_free(gm_system *sys, void *sp)
 {
-    while (sys->dnode_cache) {
-        struct gm_dnode *n = sys->dnode_cache;
-        sys->dnode_cache = *(struct gm_dnode **)n;
-        free(n);
+    (void)sys;
+    free(sp);
+}
+
+int gm__dispatch_init(gm_system *sys)
+{
+    struct gm_dispatch_state *st = calloc(1, sizeof(*st));
+
+    if (!st) {
+        return -ENOMEM;
     }
-    sys->dnode_cache_n = 0;
+    st->nodes.max = DNODE_CACHE_MAX;
+    st->kind_node = gm__reclaim_kind(sys, dnode_free);
+    st->kind_subpage = gm__reclaim_kind(sys, subpage_free);
+    sys->dispatch = st;
+    return 0;
+}
+
+void gm__dispatch_fini(gm_system *sys)
+{
+    if (sys->dispatch) {
+        gm__freelist_drain(&sys->dispatch->nodes);
+        free(sys->dispatch);
+        sys->dispatch = NULL;
+    }
 }
 
 static struct gm_dnode *dnode_alloc(struct gm_txn *tx, unsigned level,
                                     uint64_t base)
 {
-    gm_system *sys = tx->sys;
-    struct gm_dnode *n = sys->dnode_cache;
+    struct gm_dnode *n = gm__freelist_get(&tx->sys->dispatch->nodes,
+                                          sizeof(*n));
 
-    if (n) {
-        sys->dnode_cache = *(struct gm_dnode **)n;
-        sys->dnode_cache_n--;
-    } else {
-        n = malloc(sizeof(*n));
-    }
     if (!n) {
         tx->err = -ENOMEM;
         return NULL;
     }
-    n->gen = tx->sys->gen;
+    n->gen = tx->gen;
     n->level = level;
     n->base = base;
     return n;
@@ -109,11 +116,11 @@ static uintptr_t compact(struct gm_txn *tx, struct gm_dnode *n)
         }
     }
     if (count == 0) {
-        gm__dnode_free(tx->sys, n);
+        dnode_free(tx->sys, n);
         return 0;
     }
     if (count == 1 && (DE_TAG(only) == DE_NODE || DE_TAG(only) == DE_REC)) {
-        gm__dnode_free(tx->sys, n);
+        dnode_free(tx->sys, n);
         return only;
     }
     return (uintptr_t)n | DE_NODE;
@@ -121,10 +128,10 @@ static uintptr_t compact(struct gm_txn *tx, struct gm_dnode *n)
 
 static void drop_dnode(struct gm_txn *tx, struct gm_dnode *n)
 {
-    if (n->gen == tx->sys->gen) {
-        gm__dnode_free(tx->sys, n);
+    if (n->gen == tx->gen) {
+        dnode_free(tx->sys, n);
     } else {
-        gm__gc_push(tx, n, GM_GC_DNODE);
+        gm__gc_push(tx, n, tx->sys->dispatch->kind_node);
     }
 }
 
@@ -132,10 +139,10 @@ static void drop_entry(struct gm_txn *tx, uintptr_t e)
 {
     if (DE_TAG(e) == DE_SUB) {
         struct gm_subpage *sp = DE_PTR(e);
-        if (sp->gen == tx->sys->gen) {
+        if (sp->gen == tx->gen) {
             free(sp);
         } else {
-            gm__gc_push(tx, sp, GM_GC_SUBPAGE);
+            gm__gc_push(tx, sp, tx->sys->dispatch->kind_subpage);
         }
     } else if (DE_TAG(e) == DE_NODE) {
         /* A node replaced by a flat entry: drop its whole subtree. */
@@ -151,7 +158,7 @@ static void drop_entry(struct gm_txn *tx, uintptr_t e)
 
 static uintptr_t make_entry(struct gm_txn *tx, const struct gm_fv_node *t,
                             unsigned level, gm_u128 b);
-static void discard_node(gm_system *sys, struct gm_dnode *n);
+static void discard_node(gm_system *sys, uint64_t gen, struct gm_dnode *n);
 
 static uintptr_t make_subpage(struct gm_txn *tx, const struct gm_fv_node *t,
                               uint64_t page)
@@ -166,7 +173,7 @@ static uintptr_t make_subpage(struct gm_txn *tx, const struct gm_fv_node *t,
         tx->err = -ENOMEM;
         return 0;
     }
-    sp->gen = tx->sys->gen;
+    sp->gen = tx->gen;
     sp->page = page;
     while (pos <= last) {
         struct gm_rrec *rec = gm__fv_find_rec(t, pos);
@@ -236,7 +243,7 @@ static uintptr_t make_node(struct gm_txn *tx, const struct gm_fv_node *t,
         }
     }
     if (tx->err) {
-        discard_node(tx->sys, n);
+        discard_node(tx->sys, tx->gen, n);
         return 0;
     }
     return compact(tx, n);
@@ -284,7 +291,7 @@ static struct gm_dnode *own_node(struct gm_txn *tx, uintptr_t e,
     if (DE_TAG(e) == DE_NODE) {
         n = DE_PTR(e);
         if (n->level == level) {
-            if (n->gen == tx->sys->gen) {
+            if (n->gen == tx->gen) {
                 return n;
             }
             c = dnode_alloc(tx, level, base);
@@ -430,7 +437,7 @@ static void free_entry(gm_system *sys, uintptr_t e)
         for (unsigned i = 0; i < GM_DNODE_ENTRIES; i++) {
             free_entry(sys, n->e[i]);
         }
-        gm__dnode_free(sys, n);
+        dnode_free(sys, n);
     }
 }
 
@@ -440,33 +447,33 @@ void gm__dispatch_free(gm_system *sys, struct gm_dispatch *d)
     d->root = 0;
 }
 
-/* Free what this commit created in an unpublished table. */
-static void discard_entry(gm_system *sys, uintptr_t e)
+/* Free what generation gen created in an unpublished table. */
+static void discard_entry(gm_system *sys, uint64_t gen, uintptr_t e)
 {
     if (DE_TAG(e) == DE_SUB) {
         struct gm_subpage *sp = DE_PTR(e);
-        if (sp->gen == sys->gen) {
+        if (sp->gen == gen) {
             free(sp);
         }
     } else if (DE_TAG(e) == DE_NODE) {
-        discard_node(sys, DE_PTR(e));
+        discard_node(sys, gen, DE_PTR(e));
     }
 }
 
-static void discard_node(gm_system *sys, struct gm_dnode *n)
+static void discard_node(gm_system *sys, uint64_t gen, struct gm_dnode *n)
 {
-    if (n->gen != sys->gen) {
+    if (n->gen != gen) {
         return; /* older nodes hold only older entries */
     }
     for (unsigned i = 0; i < GM_DNODE_ENTRIES; i++) {
-        discard_entry(sys, n->e[i]);
+        discard_entry(sys, gen, n->e[i]);
     }
-    gm__dnode_free(sys, n);
+    dnode_free(sys, n);
 }
 
-void gm__dispatch_discard(gm_system *sys, struct gm_dispatch *d)
+void gm__dispatch_discard(gm_system *sys, uint64_t gen,
+                          struct gm_dispatch *d)
 {
-    discard_entry(sys, d->root);
+    discard_entry(sys, gen, d->root);
     d->root = 0;
 }
-

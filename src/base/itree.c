@@ -1,20 +1,21 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * itree.c - an interval treap over the children of one container.
+ * base/itree.c - an interval treap: which of many extents meet a window.
  *
  * Rendering a window of a container must find the children whose extent
  * meets the window without looking at the others: a container may hold
  * tens of thousands of children (one per device queue, per BAR, per page of
- * a fuzzer's map) and a commit must cost what changed. Children are kept in
- * a treap ordered by (start, node address), each node carrying the largest
- * end in its subtree, so a query costs O(log n + k) expected.
+ * a fuzzer's map) and a commit must cost what changed. The access caches of
+ * a view are found the same way when a commit changes ranges. Nodes are
+ * kept in a treap ordered by (start, node address), each carrying the
+ * largest end in its subtree, so a query costs O(log n + k) expected.
  *
- * Nodes are embedded in their region (struct gm_region.inode) and the
- * structure is only touched under the system's writer lock. Treap
- * priorities come from a hash of the node's address: the shape is random
- * with respect to the keys, deterministic for a given allocation.
+ * Nodes are embedded in their owners and changed in place (the split and
+ * join are base.h's, with nothing to copy). Priorities come from a
+ * hash of the node's address: the shape is random with respect to the
+ * keys, deterministic for a given allocation. Callers serialise access.
  */
-#include "internal.h"
+#include "base.h"
 
 static inline gm_u128 max_u128(gm_u128 a, gm_u128 b)
 {
@@ -55,42 +56,11 @@ static uint32_t hash_ptr(const void *p)
     return (uint32_t)x;
 }
 
-/* Split t into nodes with key < k and key >= k. */
-static void split(struct gm_itree_node *t, const struct gm_itree_node *k,
-                  struct gm_itree_node **lt, struct gm_itree_node **ge)
-{
-    if (!t) {
-        *lt = *ge = NULL;
-        return;
-    }
-    if (key_lt(t, k)) {
-        split(t->r, k, &t->r, ge);
-        *lt = t;
-    } else {
-        split(t->l, k, lt, &t->l);
-        *ge = t;
-    }
-    fix(t);
-}
-
-static struct gm_itree_node *join(struct gm_itree_node *a,
-                                  struct gm_itree_node *b)
-{
-    if (!a) {
-        return b;
-    }
-    if (!b) {
-        return a;
-    }
-    if (a->prio > b->prio) {
-        a->r = join(a->r, b);
-        fix(a);
-        return a;
-    }
-    b->l = join(a, b->l);
-    fix(b);
-    return b;
-}
+#define IT_BEFORE(t, k) key_lt((t), (k))
+#define IT_FIX(t) fix(t)
+#define IT_OWN(c, t) ((void)(c), (t))
+GM_TREAP_SPLIT_JOIN(it, struct gm_itree_node, void *,
+                    const struct gm_itree_node *, IT_BEFORE, IT_FIX, IT_OWN)
 
 void gm__itree_insert(struct gm_itree_node **root, struct gm_itree_node *n)
 {
@@ -107,7 +77,7 @@ void gm__itree_insert(struct gm_itree_node **root, struct gm_itree_node *n)
         }
         link = key_lt(n, t) ? &t->l : &t->r;
     }
-    split(*link, n, &n->l, &n->r);
+    it_split(NULL, *link, n, &n->l, &n->r);
     fix(n);
     *link = n;
 }
@@ -118,10 +88,10 @@ static struct gm_itree_node *remove_rec(struct gm_itree_node *t,
     struct gm_itree_node *res;
 
     if (!t) {
-        return NULL; /* not found: caller's invariant is broken */
+        return NULL; /* not found: the caller's invariant is broken */
     }
     if (t == n) {
-        res = join(t->l, t->r);
+        res = it_join(NULL, t->l, t->r);
         n->l = n->r = NULL;
         return res;
     }

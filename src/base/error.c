@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * error.c - error records, warnings, version, and small shared helpers.
+ * base/error.c - error records, warnings, version strings.
  *
  * Errors travel as negative errno codes plus an optional caller-owned
  * struct gm_error that receives a formatted message; nothing here keeps
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "base.h"
 
 int gm__error_set(gm_error *err, int code, const char *fmt, ...)
 {
@@ -71,45 +71,13 @@ void gm__warn(gm_system *sys, const char *fmt, ...)
     char buf[512];
     va_list ap;
 
-    if (!sys->warn) {
+    if (!sys->base.warn) {
         return;
     }
     va_start(ap, fmt);
     vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
-    sys->warn(sys->warn_opaque, buf);
-}
-
-const char *gm__u128_str(gm_u128 v, char *buf)
-{
-    if (v >> 64) {
-        snprintf(buf, 40, "0x%llx%016llx", (unsigned long long)(v >> 64),
-                 (unsigned long long)v);
-    } else {
-        snprintf(buf, 40, "0x%llx", (unsigned long long)v);
-    }
-    return buf;
-}
-
-int gm__vec_grow(void **v, size_t *cap, size_t need, size_t elem)
-{
-    size_t ncap;
-    void *nv;
-
-    if (need <= *cap) {
-        return 0;
-    }
-    ncap = *cap ? *cap * 2 : 8;
-    while (ncap < need) {
-        ncap *= 2;
-    }
-    nv = realloc(*v, ncap * elem);
-    if (!nv) {
-        return -ENOMEM;
-    }
-    *v = nv;
-    *cap = ncap;
-    return 0;
+    sys->base.warn(sys->base.warn_opaque, buf);
 }
 
 unsigned gm_version(void)

@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * api/space.c - creating and destroying address spaces.
+ *
+ * A space names a root region and publishes the flat view of the view
+ * state its root resolves to (update/). A new space publishes an empty
+ * view until the commit that closes its creation resolves it; a destroyed
+ * space is freed by the commit that tells the listeners it is gone.
+ */
+#include <string.h>
+
+#include "api.h"
+
+static void space_free_new(gm_space *as)
+{
+    gm__access_space_fini(as);
+    gm_flatview_unref(atomic_load(&as->view));
+    free(as->name);
+    free(as);
+}
+
+gm_space *gm_space_new(gm_system *sys, gm_region *root, const char *name,
+                       gm_error *err)
+{
+    gm_space *as;
+    int ret;
+
+    if (!sys || !root) {
+        gm__error_set(err, -EINVAL, "gm_space_new: NULL %s",
+                      sys ? "root" : "system");
+        return NULL;
+    }
+    if (root->sys != sys) {
+        gm__error_set(err, -EINVAL,
+                      "root region '%s' belongs to another system",
+                      root->name);
+        return NULL;
+    }
+    as = calloc(1, sizeof(*as));
+    if (!as || !(as->name = strdup(name ? name : "anonymous"))) {
+        free(as);
+        gm__error_set(err, -ENOMEM, "cannot allocate address space");
+        return NULL;
+    }
+    as->sys = sys;
+    as->view = gm__flatview_new(sys, NULL, NULL, NULL, NULL, NULL);
+    if (!as->view || gm__access_space_init(as)) {
+        space_free_new(as);
+        gm__error_set(err, -ENOMEM, "cannot allocate address space");
+        return NULL;
+    }
+    ret = gm__begin(sys, err);
+    if (ret) {
+        space_free_new(as);
+        return NULL;
+    }
+    as->root = gm_region_ref(root);
+    gm__update_space_add(as);
+    ret = gm__end(sys, err);
+    (void)ret;
+    return as;
+}
+
+int gm_space_destroy(gm_space *as, gm_error *err)
+{
+    gm_system *sys;
+    int ret;
+
+    if (!as) {
+        return 0;
+    }
+    sys = as->sys;
+    ret = gm__begin(sys, err);
+    if (ret) {
+        return ret;
+    }
+    if (gm__listen_filtered_on(sys, as)) {
+        gm__end_nothing(sys);
+        return gm__error_set(err, -EBUSY,
+                             "a listener is still filtered on address "
+                             "space '%s'",
+                             as->name);
+    }
+    if (gm__access_nr_caches(as)) {
+        gm__end_nothing(sys);
+        return gm__error_set(err, -EBUSY,
+                             "an access cache is still open on address "
+                             "space '%s'",
+                             as->name);
+    }
+    /* The commit that closes this transaction delivers region_del and
+     * frees the space (update/). */
+    as->dying = true;
+    sys->tree->topo_dirty = true;
+    sys->tree->pending = true;
+    return gm__end(sys, err);
+}
+
+const char *gm_space_name(const gm_space *as)
+{
+    return as ? as->name : NULL;
+}
+
+gm_region *gm_space_root(const gm_space *as)
+{
+    return as ? as->root : NULL;
+}
+
+gm_system *gm_space_system(const gm_space *as)
+{
+    return as ? as->sys : NULL;
+}

@@ -1,0 +1,482 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tree/region.c - regions: creation, references, destruction, getters.
+ *
+ * A region is created with one reference, owned by its creator; containers
+ * hold one per subregion, aliases one on their target, and later stages
+ * (spaces, view records) their own. The last unref destroys it under the
+ * writer lock: its subregions are detached and unreferenced, its alias
+ * target let go, its RAM unmapped.
+ *
+ * RAM of RAM, ROM and ROM-device regions is a private anonymous mapping
+ * made at creation (MAP_NORESERVE: untouched pages cost nothing), or the
+ * caller's own memory (borrowed, never unmapped).
+ */
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "tree.h"
+
+int gm__tree_init(gm_system *sys)
+{
+    struct gm_tree_state *t = calloc(1, sizeof(*t));
+
+    if (!t) {
+        return -ENOMEM;
+    }
+    atomic_init(&t->nr_regions, 0);
+    sys->tree = t;
+    return 0;
+}
+
+void gm__tree_fini(gm_system *sys)
+{
+    free(sys->tree);
+    sys->tree = NULL;
+}
+
+long gm__tree_nr_regions(gm_system *sys)
+{
+    return atomic_load(&sys->tree->nr_regions);
+}
+
+static const gm_u128 SPACE_END = GM_SIZE_2_64;
+
+static gm_region *region_alloc(gm_system *sys, const char *name,
+                               enum gm_region_kind kind, gm_u128 size,
+                               bool zero_ok, gm_error *err)
+{
+    gm_region *r;
+    char b[40];
+
+    if (!sys) {
+        gm__error_set(err, -EINVAL, "NULL system");
+        return NULL;
+    }
+    if (size > SPACE_END) {
+        gm__error_set(err, -EINVAL, "region '%s': size %s exceeds 2^64",
+                      name ? name : "anonymous", gm__u128_str(size, b));
+        return NULL;
+    }
+    if (size == 0 && !zero_ok) {
+        gm__error_set(err, -EINVAL, "region '%s': size must not be zero",
+                      name ? name : "anonymous");
+        return NULL;
+    }
+    r = calloc(1, sizeof(*r));
+    if (!r || !(r->name = strdup(name ? name : "anonymous"))) {
+        free(r);
+        gm__error_set(err, -ENOMEM, "cannot allocate region");
+        return NULL;
+    }
+    r->sys = sys;
+    r->kind = kind;
+    atomic_init(&r->refcnt, 1);
+    r->enabled = true;
+    r->romd_mode = true;
+    r->size = size;
+    r->terminates = kind != GM_REGION_CONTAINER && kind != GM_REGION_ALIAS;
+    atomic_fetch_add(&sys->tree->nr_regions, 1);
+    return r;
+}
+
+static void region_free_raw(gm_region *r)
+{
+    atomic_fetch_sub(&r->sys->tree->nr_regions, 1);
+    free(r->name);
+    free(r);
+}
+
+/*
+ * The access sizes (bit n set: size n, n in 1, 2, 4, 8) for which ops take
+ * a load or store as it is, one call with no cutting, widening or accepts
+ * check, and whether unaligned ones qualify: computed once per region, so
+ * the access path tests them inline.
+ */
+static void ops_simple(const struct gm_region_ops *o, uint8_t *sizes,
+                       bool *unaligned)
+{
+    *sizes = 0;
+    *unaligned = false;
+    if (!o || o->valid.accepts) {
+        return;
+    }
+    unsigned imin = o->impl.min_access_size ? o->impl.min_access_size : 1;
+    unsigned imax = o->impl.max_access_size ? o->impl.max_access_size : 4;
+    unsigned vmin = o->valid.min_access_size ? o->valid.min_access_size : 1;
+
+    for (unsigned size = 1; size <= 8; size *= 2) {
+        if ((!o->valid.max_access_size ||
+             (size >= vmin && size <= o->valid.max_access_size)) &&
+            size >= imin && size <= imax) {
+            *sizes |= (uint8_t)size;
+        }
+    }
+    *unaligned = o->valid.unaligned;
+}
+
+gm_region *gm_region_new_container(gm_system *sys, const char *name,
+                                   gm_u128 size, gm_error *err)
+{
+    return region_alloc(sys, name, GM_REGION_CONTAINER, size, true, err);
+}
+
+static int ram_map(gm_region *r, gm_u128 size, gm_error *err)
+{
+    long pg = sysconf(_SC_PAGESIZE);
+    size_t len;
+    void *p;
+
+    if (size > ((gm_u128)1 << 63) || size > SIZE_MAX - (size_t)pg) {
+        return gm__error_set(err, -EINVAL,
+                             "region '%s': RAM size too large", r->name);
+    }
+    len = ((size_t)size + (size_t)pg - 1) & ~((size_t)pg - 1);
+    p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) {
+        return gm__error_set(err, -ENOMEM,
+                             "region '%s': cannot map %zu bytes of RAM",
+                             r->name, len);
+    }
+    r->ram = p;
+    r->ram_len = len;
+    r->ram_alloc = (size_t)size;
+    return 0;
+}
+
+static gm_region *new_ram_kind(gm_system *sys, const char *name,
+                               enum gm_region_kind kind, gm_u128 size,
+                               void *host, gm_error *err)
+{
+    gm_region *r = region_alloc(sys, name, kind, size, false, err);
+
+    if (!r) {
+        return NULL;
+    }
+    if (host) {
+        if (size > SIZE_MAX) {
+            gm__error_set(err, -EINVAL, "region '%s': size too large",
+                          r->name);
+            region_free_raw(r);
+            return NULL;
+        }
+        r->ram = host;
+        r->ram_alloc = (size_t)size;
+    } else if (ram_map(r, size, err)) {
+        region_free_raw(r);
+        return NULL;
+    }
+    return r;
+}
+
+gm_region *gm_region_new_ram(gm_system *sys, const char *name, gm_u128 size,
+                             gm_error *err)
+{
+    return new_ram_kind(sys, name, GM_REGION_RAM, size, NULL, err);
+}
+
+gm_region *gm_region_new_ram_ptr(gm_system *sys, const char *name,
+                                 gm_u128 size, void *host, gm_error *err)
+{
+    if (!host) {
+        gm__error_set(err, -EINVAL, "region '%s': NULL host pointer",
+                      name ? name : "anonymous");
+        return NULL;
+    }
+    return new_ram_kind(sys, name, GM_REGION_RAM, size, host, err);
+}
+
+gm_region *gm_region_new_rom(gm_system *sys, const char *name, gm_u128 size,
+                             gm_error *err)
+{
+    gm_region *r = new_ram_kind(sys, name, GM_REGION_ROM, size, NULL, err);
+
+    if (r) {
+        r->readonly = true;
+    }
+    return r;
+}
+
+gm_region *gm_region_new_io(gm_system *sys, const char *name, gm_u128 size,
+                            const struct gm_region_ops *ops, void *opaque,
+                            gm_error *err)
+{
+    gm_region *r = region_alloc(sys, name, GM_REGION_IO, size, false, err);
+
+    if (r) {
+        r->ops = ops;
+        r->opaque = opaque;
+        ops_simple(ops, &r->simple_sizes, &r->simple_unaligned);
+    }
+    return r;
+}
+
+gm_region *gm_region_new_alias(gm_system *sys, const char *name,
+                               gm_region *target, uint64_t offset,
+                               gm_u128 size, gm_error *err)
+{
+    gm_region *r;
+
+    if (!target) {
+        gm__error_set(err, -EINVAL, "alias '%s': NULL target",
+                      name ? name : "anonymous");
+        return NULL;
+    }
+    if (sys && target->sys != sys) {
+        gm__error_set(err, -EINVAL,
+                      "alias '%s': target '%s' belongs to another system",
+                      name ? name : "anonymous", target->name);
+        return NULL;
+    }
+    if ((gm_u128)offset + size > SPACE_END) {
+        gm__error_set(err, -EINVAL,
+                      "alias '%s': offset + size exceeds 2^64",
+                      name ? name : "anonymous");
+        return NULL;
+    }
+    r = region_alloc(sys, name, GM_REGION_ALIAS, size, true, err);
+    if (!r) {
+        return NULL;
+    }
+    gm__lock(sys);
+    if (gm__vec_push(&target->aliased_by, r)) {
+        gm__unlock(sys);
+        region_free_raw(r);
+        gm__error_set(err, -ENOMEM, "cannot allocate alias");
+        return NULL;
+    }
+    r->alias = gm_region_ref(target);
+    r->alias_offset = offset;
+    gm__unlock(sys);
+    return r;
+}
+
+gm_region *gm_region_new_rom_device(gm_system *sys, const char *name,
+                                    gm_u128 size,
+                                    const struct gm_region_ops *ops,
+                                    void *opaque, gm_error *err)
+{
+    gm_region *r =
+        new_ram_kind(sys, name, GM_REGION_ROM_DEVICE, size, NULL, err);
+
+    if (r) {
+        r->ops = ops;
+        r->opaque = opaque;
+        ops_simple(ops, &r->simple_sizes, &r->simple_unaligned);
+    }
+    return r;
+}
+
+gm_region *gm_region_new_ram_device(gm_system *sys, const char *name,
+                                    gm_u128 size, void *host, gm_error *err)
+{
+    if (!host) {
+        gm__error_set(err, -EINVAL, "region '%s': NULL host pointer",
+                      name ? name : "anonymous");
+        return NULL;
+    }
+    return new_ram_kind(sys, name, GM_REGION_RAM_DEVICE, size, host, err);
+}
+
+gm_region *gm_region_ref(gm_region *r)
+{
+    if (r) {
+        atomic_fetch_add_explicit(&r->refcnt, 1, memory_order_relaxed);
+    }
+    return r;
+}
+
+/* Destroy a region whose refcount reached zero; writer lock held. */
+static void region_destroy(gm_region *r)
+{
+    while (r->first_child) {
+        gm_region *c = r->first_child;
+        gm__tree_unlink(c);
+        gm_region_unref(c);
+    }
+    if (r->alias) {
+        gm_region *t = r->alias;
+        for (size_t i = 0; i < t->aliased_by.n; i++) {
+            if (t->aliased_by.v[i] == r) {
+                t->aliased_by.v[i] = t->aliased_by.v[--t->aliased_by.n];
+                break;
+            }
+        }
+        r->alias = NULL;
+        gm_region_unref(t);
+    }
+    if (r->ram_len) {
+        munmap(r->ram, r->ram_len);
+    }
+    gm__vec_free(&r->aliased_by);
+    r->sys->tree->nr_evfds -= r->evfds.n;
+    gm__vec_free(&r->evfds);
+    /* The region is unreachable: no reader can hold its snapshot. */
+    free(atomic_load_explicit(&r->evpub, memory_order_relaxed));
+    region_free_raw(r);
+}
+
+void gm_region_unref(gm_region *r)
+{
+    gm_system *sys;
+
+    if (!r) {
+        return;
+    }
+    sys = r->sys;
+    if (atomic_fetch_sub_explicit(&r->refcnt, 1, memory_order_acq_rel) != 1) {
+        return;
+    }
+    gm__lock(sys);
+    region_destroy(r);
+    gm__unlock(sys);
+}
+
+void gm_region_set_owner(gm_region *r, void *owner)
+{
+    if (r) {
+        gm__lock(r->sys);
+        r->owner = owner;
+        gm__unlock(r->sys);
+    }
+}
+
+/*
+ * Getters.
+ */
+
+#define LOCKED_GET(r, type, expr, dflt)                                        \
+    do {                                                                       \
+        type v_;                                                               \
+        if (!(r)) {                                                            \
+            return dflt;                                                       \
+        }                                                                      \
+        gm__lock((r)->sys);                                                    \
+        v_ = (expr);                                                           \
+        gm__unlock((r)->sys);                                                  \
+        return v_;                                                             \
+    } while (0)
+
+const char *gm_region_name(const gm_region *r)
+{
+    return r ? r->name : NULL;
+}
+
+enum gm_region_kind gm_region_kind(const gm_region *r)
+{
+    return r ? r->kind : GM_REGION_CONTAINER;
+}
+
+const char *gm_region_kind_name(enum gm_region_kind kind)
+{
+    switch (kind) {
+    case GM_REGION_CONTAINER:
+        return "container";
+    case GM_REGION_RAM:
+        return "ram";
+    case GM_REGION_ROM:
+        return "rom";
+    case GM_REGION_IO:
+        return "io";
+    case GM_REGION_ALIAS:
+        return "alias";
+    case GM_REGION_ROM_DEVICE:
+        return "rom-device";
+    case GM_REGION_RAM_DEVICE:
+        return "ram-device";
+    }
+    return "unknown";
+}
+
+void *gm_region_owner(gm_region *r)
+{
+    LOCKED_GET(r, void *, r->owner, NULL);
+}
+
+gm_system *gm_region_system(const gm_region *r)
+{
+    return r ? r->sys : NULL;
+}
+
+gm_u128 gm_region_size(gm_region *r)
+{
+    LOCKED_GET(r, gm_u128, r->size, 0);
+}
+
+uint64_t gm_region_addr(gm_region *r)
+{
+    LOCKED_GET(r, uint64_t, r->addr, 0);
+}
+
+int gm_region_priority(gm_region *r)
+{
+    LOCKED_GET(r, int, r->priority, 0);
+}
+
+bool gm_region_may_overlap(gm_region *r)
+{
+    LOCKED_GET(r, bool, r->may_overlap, false);
+}
+
+bool gm_region_enabled(gm_region *r)
+{
+    LOCKED_GET(r, bool, r->enabled, false);
+}
+
+bool gm_region_readonly(gm_region *r)
+{
+    LOCKED_GET(r, bool, r->readonly, false);
+}
+
+bool gm_region_nonvolatile(gm_region *r)
+{
+    LOCKED_GET(r, bool, r->nonvolatile, false);
+}
+
+bool gm_region_romd(gm_region *r)
+{
+    LOCKED_GET(r, bool, r->romd_mode, false);
+}
+
+bool gm_region_terminates(const gm_region *r)
+{
+    return r && r->terminates;
+}
+
+uint8_t gm_region_dirty_log_mask(gm_region *r)
+{
+    LOCKED_GET(r, uint8_t, r->dirty_log_mask, 0);
+}
+
+gm_region *gm_region_container(gm_region *r)
+{
+    LOCKED_GET(r, gm_region *, r->container, NULL);
+}
+
+gm_region *gm_region_alias_target(const gm_region *r)
+{
+    return r ? r->alias : NULL;
+}
+
+uint64_t gm_region_alias_offset(gm_region *r)
+{
+    LOCKED_GET(r, uint64_t, r->alias_offset, 0);
+}
+
+void *gm_region_ram_ptr(const gm_region *r)
+{
+    return r ? r->ram : NULL;
+}
+
+const struct gm_region_ops *gm_region_ops(const gm_region *r)
+{
+    return r ? r->ops : NULL;
+}
+
+void *gm_region_opaque(const gm_region *r)
+{
+    return r ? r->opaque : NULL;
+}

@@ -1,0 +1,167 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tree/tree.h - regions and the region graph, and the marks changes leave.
+ *
+ * Regions form a DAG: containers point at their subregions (strong
+ * references, in a list and in an interval index by extent), aliases at
+ * their target (strong); the reverse links (container, the aliases
+ * targeting a region) are weak, and are what marking walks. This module is
+ * data: it keeps the graph's invariants (indexes, counts, acyclicity) and
+ * records where a change may show (windows), but renders and publishes
+ * nothing. api/ changes the tree through it; update/ reads the marks.
+ *
+ * Every field of a region is protected by the writer lock except refcnt
+ * (atomic) and evpub (RCU-published for readers).
+ */
+#ifndef GM_TREE_H
+#define GM_TREE_H
+
+#include "../base/base.h"
+
+struct gm_ioeventfd {
+    uint64_t addr; /* offset in the region, or absolute in a view set */
+    unsigned size;
+    bool match_data;
+    uint64_t data;
+    int fd;
+};
+
+/* An immutable snapshot of a region's ioeventfds for the access path. */
+struct gm_evfd_pub {
+    struct rcu_head rcu;
+    size_t n;
+    struct gm_ioeventfd v[];
+};
+
+/* A window [lo, hi) of a view's address space that must be re-rendered. */
+struct gm_window {
+    gm_u128 lo, hi;
+};
+typedef GM_VEC(struct gm_window) gm_winvec;
+
+/*
+ * Where marks land: a view rendered from a region attaches a sink to it
+ * (update/ embeds one in each view state). win: re-render; evwin: only the
+ * ioeventfds changed.
+ */
+struct gm_winsink {
+    gm_winvec win;
+    gm_winvec evwin;
+};
+
+struct gm_region {
+    gm_system *sys;
+    char *name;
+    void *owner;
+    enum gm_region_kind kind;
+    atomic_long refcnt;
+
+    bool terminates;
+    bool enabled;
+    bool readonly;
+    bool nonvolatile;
+    bool romd_mode;
+    bool may_overlap;
+    uint8_t dirty_log_mask;
+    int priority;
+    uint64_t addr;    /* offset in the container */
+    gm_u128 size;     /* 0 .. 2^64 */
+    uint64_t seq;     /* add order: among equal priorities, larger first */
+
+    gm_region *container;          /* weak back pointer */
+    gm_region *first_child;        /* children hold one reference each */
+    gm_region *sib_prev, *sib_next;
+    unsigned nr_children;
+    unsigned nr_enabled_children;
+    struct gm_itree_node *child_index; /* children by extent */
+    struct gm_itree_node inode;        /* this region in its container */
+
+    gm_region *alias; /* strong reference */
+    uint64_t alias_offset;
+    GM_VEC(gm_region *) aliased_by; /* aliases targeting us (weak) */
+
+    const struct gm_region_ops *ops;
+    void *opaque;
+    uint8_t simple_sizes;  /* access sizes (as bits) ops take as they are */
+    bool simple_unaligned; /* ... at any alignment (gm__ops_simple) */
+    void *ram;        /* host memory, NULL for non-RAM kinds */
+    size_t ram_len;   /* bytes mapped/owned; 0 when caller-provided */
+    size_t ram_alloc; /* usable bytes behind ram */
+
+    GM_VEC(struct gm_ioeventfd) evfds; /* sorted, region offsets */
+    struct gm_evfd_pub *_Atomic evpub;  /* readers' copy (RCU) */
+
+    struct gm_winsink *sink; /* a view is rendered from this region */
+    uint64_t mark;           /* scratch for graph walks */
+};
+
+/*
+ * The tree's part of the system: change marks of the transaction in
+ * progress and counters.
+ */
+struct gm_tree_state {
+    uint64_t seq;      /* next region add order */
+    uint64_t mark_gen; /* graph walk marks */
+    size_t visits;     /* window propagation work in this transaction */
+    bool pending;      /* some window or space change awaits a commit */
+    bool topo_dirty;   /* roots of views may resolve differently */
+    bool all_dirty;    /* re-render every view */
+    bool global_log;   /* migration logging on every RAM region */
+    size_t nr_evfds;   /* ioeventfds on all regions */
+    atomic_long nr_regions;
+};
+
+int gm__tree_init(gm_system *sys);
+void gm__tree_fini(gm_system *sys);
+/* Regions alive (any thread). */
+long gm__tree_nr_regions(gm_system *sys);
+
+/*
+ * Graph changes (writer lock held, arguments validated by the caller).
+ */
+/* Would adding child under parent close a cycle? */
+bool gm__tree_would_loop(gm_region *parent, gm_region *child);
+/* Link child into parent at offset, as the most recently added. */
+void gm__tree_link(gm_region *parent, gm_region *child, uint64_t offset,
+                   bool overlap, int priority);
+/* Unlink child from its container (the container's reference stays). */
+void gm__tree_unlink(gm_region *child);
+/* Give r a new place in its container's order and index (moves, resizes). */
+void gm__tree_reindex(gm_region *r);
+/* r is re-added: newest of its priority, collisions checked again. */
+void gm__tree_readd(gm_region *r);
+void gm__tree_set_enabled(gm_region *r, bool enabled);
+
+/* ioeventfds of a region: index of e, or of where it would go. */
+size_t gm__evfd_find(const gm_region *r, const struct gm_ioeventfd *e,
+                     bool *found);
+int gm__evfd_cmp(const struct gm_ioeventfd *a, const struct gm_ioeventfd *b);
+/*
+ * The readers' copy: a snapshot of r's list as it is (NULL when empty;
+ * -ENOMEM), published in place of the current one, which is returned; a
+ * snapshot no longer published is retired (freed after readers).
+ */
+int gm__evfd_snapshot(const gm_region *r, struct gm_evfd_pub **out);
+struct gm_evfd_pub *gm__evfd_swap(gm_region *r, struct gm_evfd_pub *p);
+void gm__evfd_retire(struct gm_evfd_pub *p);
+
+/*
+ * Marks: note that r may render differently over its whole extent (call
+ * before and after a change) / that only its ioeventfds changed.
+ */
+void gm__mark_region(gm_region *r);
+void gm__mark_region_evfd(gm_region *r);
+/* Forget the marks of a completed update. */
+void gm__tree_marks_clear(gm_system *sys);
+
+/*
+ * Reading the graph.
+ */
+/* The region a view of mr is rendered from (QEMU's flat-view root rule). */
+gm_region *gm__resolve_root(gm_region *mr);
+/* qsort comparator of region pointers in render order. */
+int gm__cmp_render_order(const void *a, const void *b);
+/* Dirty-log mask of mr's ranges (the region's own plus global logging). */
+uint8_t gm__region_log_mask(gm_system *sys, const gm_region *mr);
+
+#endif
