@@ -5,10 +5,11 @@
  *
  * Every public call that changes the topology has one shape: validate the
  * arguments (a refused call changes nothing), open an implicit transaction
- * (gm__begin), mark, change the tree, mark, and close it (gm__end): the
- * outermost close runs the update and then releases the writer lock, and
- * only then frees what the update dropped, as a step of its own
- * (gm__release). Nothing below api/ calls up into it.
+ * (gm__begin), mark, change the tree, mark, and close it: the outermost
+ * close runs the update (update/); if the update fails, nothing was
+ * published or told, and the call undoes its change before it releases
+ * the writer lock. Only then is what the update dropped freed, as a step
+ * of its own (gm__release). Nothing below api/ calls up into it.
  */
 #ifndef GM_API_H
 #define GM_API_H
@@ -17,8 +18,6 @@
 
 /* Enter an implicit transaction for a mutator; -EBUSY from listeners. */
 int gm__begin(gm_system *sys, gm_error *err);
-/* Leave it: the outermost runs the update, then releases the lock. */
-int gm__end(gm_system *sys, gm_error *err);
 /* Leave without an update (the call changed nothing). */
 void gm__end_nothing(gm_system *sys);
 /*

@@ -56,8 +56,15 @@ gm_space *gm_space_new(gm_system *sys, gm_region *root, const char *name,
     }
     as->root = gm_region_ref(root);
     gm__update_space_add(as);
-    ret = gm__end(sys, err);
-    (void)ret;
+    if (--sys->base.depth == 0 && gm__update(sys, err)) {
+        /* Nothing was published or told: take the space back. */
+        gm__update_space_remove(as);
+        gm_region_unref(as->root);
+        gm__release(sys);
+        space_free_new(as);
+        return NULL;
+    }
+    gm__release(sys);
     return as;
 }
 
@@ -93,7 +100,15 @@ int gm_space_destroy(gm_space *as, gm_error *err)
     as->dying = true;
     sys->tree->topo_dirty = true;
     sys->tree->pending = true;
-    return gm__end(sys, err);
+    ret = 0;
+    if (--sys->base.depth == 0) {
+        ret = gm__update(sys, err);
+        if (ret) {
+            as->dying = false; /* nothing was told: it lives on */
+        }
+    }
+    gm__release(sys);
+    return ret;
 }
 
 const char *gm_space_name(const gm_space *as)

@@ -101,7 +101,8 @@ int gm__begin(gm_system *sys, gm_error *err)
     return 0;
 }
 
-int gm__end(gm_system *sys, gm_error *err)
+/* Leave it: the outermost runs the update, then releases the lock. */
+static int end(gm_system *sys, gm_error *err)
 {
     int ret = 0;
 
@@ -119,7 +120,7 @@ void gm__end_nothing(gm_system *sys)
      * still has to publish what earlier calls of it changed.
      */
     if (sys->base.depth == 1 && sys->tree->pending) {
-        gm__end(sys, NULL);
+        end(sys, NULL);
         return;
     }
     sys->base.depth--;
@@ -158,7 +159,7 @@ int gm_transaction_commit(gm_system *sys, gm_error *err)
         return gm__error_set(err, -EINVAL,
                              "commit without a matching begin");
     }
-    ret = gm__end(sys, err); /* releases the begin's hold */
+    ret = end(sys, err); /* releases the begin's hold */
     gm__release(sys);        /* and ours */
     return ret;
 }
@@ -194,13 +195,31 @@ static int log_global(gm_system *sys, bool on, gm_error *err)
                              "global dirty logging is already %s",
                              on ? "on" : "off");
     }
-    sys->base.in_update = true;
-    gm__listeners_global_log(sys, on);
-    sys->base.in_update = false;
     sys->tree->global_log = on;
     sys->tree->all_dirty = true;
     sys->tree->pending = true;
-    return gm__end(sys, err);
+    /*
+     * The listeners hear log_global_start/stop before the commit's own
+     * log_start/log_stop events; when this call is the outermost, only
+     * once the commit can no longer fail.
+     */
+    ret = 0;
+    if (--sys->base.depth == 0) {
+        ret = gm__update_prepare(sys, err);
+        if (ret) {
+            sys->tree->global_log = !on;
+            gm__release(sys);
+            return ret;
+        }
+    }
+    sys->base.in_update = true;
+    gm__listeners_global_log(sys, on);
+    sys->base.in_update = false;
+    if (sys->base.depth == 0) {
+        gm__update_apply(sys);
+    }
+    gm__release(sys);
+    return ret;
 }
 
 int gm_system_log_global_start(gm_system *sys, gm_error *err)

@@ -81,6 +81,11 @@ void gm__dispatch_fini(gm_system *sys)
     }
 }
 
+static void drop_dnode(struct gm_txn *tx, struct gm_dnode *n)
+{
+    gm__txn_drop(tx, n, tx->sys->dispatch->kind_node);
+}
+
 static struct gm_dnode *dnode_alloc(struct gm_txn *tx, unsigned level,
                                     uint64_t base)
 {
@@ -94,13 +99,17 @@ static struct gm_dnode *dnode_alloc(struct gm_txn *tx, unsigned level,
     n->gen = tx->gen;
     n->level = level;
     n->base = base;
+    if (gm__txn_track(tx, n, tx->sys->dispatch->kind_node)) {
+        dnode_free(tx->sys, n);
+        return NULL;
+    }
     return n;
 }
 
 /*
  * The entry to store for node n (current generation, just built or
  * updated): n itself, or, when n holds a single non-empty entry that is a
- * node or a record, that entry (n is freed). Sub-pages are never hoisted:
+ * node or a record, that entry (n is dropped). Sub-pages are never hoisted:
  * a hoisted entry may later be copied into all 512 entries of a rebuilt
  * node, which records and empties allow but owned objects do not.
  */
@@ -116,34 +125,20 @@ static uintptr_t compact(struct gm_txn *tx, struct gm_dnode *n)
         }
     }
     if (count == 0) {
-        dnode_free(tx->sys, n);
+        drop_dnode(tx, n);
         return 0;
     }
     if (count == 1 && (DE_TAG(only) == DE_NODE || DE_TAG(only) == DE_REC)) {
-        dnode_free(tx->sys, n);
+        drop_dnode(tx, n);
         return only;
     }
     return (uintptr_t)n | DE_NODE;
 }
 
-static void drop_dnode(struct gm_txn *tx, struct gm_dnode *n)
-{
-    if (n->gen == tx->gen) {
-        dnode_free(tx->sys, n);
-    } else {
-        gm__gc_push(tx, n, tx->sys->dispatch->kind_node);
-    }
-}
-
 static void drop_entry(struct gm_txn *tx, uintptr_t e)
 {
     if (DE_TAG(e) == DE_SUB) {
-        struct gm_subpage *sp = DE_PTR(e);
-        if (sp->gen == tx->gen) {
-            free(sp);
-        } else {
-            gm__gc_push(tx, sp, tx->sys->dispatch->kind_subpage);
-        }
+        gm__txn_drop(tx, DE_PTR(e), tx->sys->dispatch->kind_subpage);
     } else if (DE_TAG(e) == DE_NODE) {
         /* A node replaced by a flat entry: drop its whole subtree. */
         struct gm_dnode *n = DE_PTR(e);
@@ -158,7 +153,6 @@ static void drop_entry(struct gm_txn *tx, uintptr_t e)
 
 static uintptr_t make_entry(struct gm_txn *tx, const struct gm_fv_node *t,
                             unsigned level, gm_u128 b);
-static void discard_node(gm_system *sys, uint64_t gen, struct gm_dnode *n);
 
 static uintptr_t make_subpage(struct gm_txn *tx, const struct gm_fv_node *t,
                               uint64_t page)
@@ -205,6 +199,10 @@ static uintptr_t make_subpage(struct gm_txn *tx, const struct gm_fv_node *t,
         pos = end + 1;
     }
     sp->n = n;
+    if (gm__txn_track(tx, sp, tx->sys->dispatch->kind_subpage)) {
+        free(sp);
+        return 0;
+    }
     return (uintptr_t)sp | DE_SUB;
 }
 
@@ -243,8 +241,7 @@ static uintptr_t make_node(struct gm_txn *tx, const struct gm_fv_node *t,
         }
     }
     if (tx->err) {
-        discard_node(tx->sys, tx->gen, n);
-        return 0;
+        return 0; /* n is tracked: the failed commit frees it */
     }
     return compact(tx, n);
 }
@@ -444,36 +441,5 @@ static void free_entry(gm_system *sys, uintptr_t e)
 void gm__dispatch_free(gm_system *sys, struct gm_dispatch *d)
 {
     free_entry(sys, d->root);
-    d->root = 0;
-}
-
-/* Free what generation gen created in an unpublished table. */
-static void discard_entry(gm_system *sys, uint64_t gen, uintptr_t e)
-{
-    if (DE_TAG(e) == DE_SUB) {
-        struct gm_subpage *sp = DE_PTR(e);
-        if (sp->gen == gen) {
-            free(sp);
-        }
-    } else if (DE_TAG(e) == DE_NODE) {
-        discard_node(sys, gen, DE_PTR(e));
-    }
-}
-
-static void discard_node(gm_system *sys, uint64_t gen, struct gm_dnode *n)
-{
-    if (n->gen != gen) {
-        return; /* older nodes hold only older entries */
-    }
-    for (unsigned i = 0; i < GM_DNODE_ENTRIES; i++) {
-        discard_entry(sys, gen, n->e[i]);
-    }
-    dnode_free(sys, n);
-}
-
-void gm__dispatch_discard(gm_system *sys, uint64_t gen,
-                          struct gm_dispatch *d)
-{
-    discard_entry(sys, gen, d->root);
     d->root = 0;
 }

@@ -52,9 +52,6 @@ int gm__dispatch_update(struct gm_txn *tx, struct gm_dispatch *d,
                         const struct gm_fv_node *t, gm_u128 s, gm_u128 e);
 /* Free a whole table (the last version of a history). */
 void gm__dispatch_free(gm_system *sys, struct gm_dispatch *d);
-/* Free what generation gen created in an unpublished table. */
-void gm__dispatch_discard(gm_system *sys, uint64_t gen,
-                          struct gm_dispatch *d);
 
 /*
  * Tagged dispatch entries: the low two bits say what the pointer is (0 with

@@ -14,9 +14,13 @@
  * Invariants:
  *  - a node or range record whose gen is the commit's generation was
  *    created by the commit in progress and is reachable from no published
- *    view, so it may be changed or freed in place; every other node is
- *    copied before a change, and what a version no longer uses goes on that
- *    version's garbage list (reclaim/);
+ *    view, so it may be changed in place; every other node is copied before
+ *    a change, and what a version no longer uses goes on that version's
+ *    garbage list (reclaim/);
+ *  - everything a commit makes is tracked (reclaim/): when the commit
+ *    fails halfway through a split or a join, the half-built tree is
+ *    simply forgotten and the tracked objects freed, while every published
+ *    node is untouched;
  *  - in-order, ranges are sorted by start, do not overlap, and no two
  *    neighbours could merge (gm__range_can_merge);
  *  - range records are immutable and shared by all copies of their node;
@@ -105,40 +109,25 @@ static void fix(struct gm_fv_node *n)
     n->count = 1 + cnt(n->l) + cnt(n->r);
 }
 
-static struct gm_fv_node *node_alloc(gm_system *sys)
-{
-    return gm__freelist_get(&sys->ranges->nodes, sizeof(struct gm_fv_node));
-}
-
-static void node_free(gm_system *sys, struct gm_fv_node *n)
-{
-    gm__freelist_put(&sys->ranges->nodes, n);
-}
-
 static void drop_node(struct gm_txn *tx, struct gm_fv_node *n)
 {
-    if (n->gen == tx->gen) {
-        node_free(tx->sys, n);
-    } else {
-        gm__gc_push(tx, n, tx->sys->ranges->kind_node);
-    }
+    gm__txn_drop(tx, n, tx->sys->ranges->kind_node);
 }
 
 static void drop_rec(struct gm_txn *tx, struct gm_rrec *r)
 {
-    if (r->gen == tx->gen) {
-        rec_free(tx->sys, r);
-    } else {
-        gm__gc_push(tx, r, tx->sys->ranges->kind_rec);
-    }
+    gm__txn_drop(tx, r, tx->sys->ranges->kind_rec);
 }
 
+/* A node of this commit for rec (NULL: out of memory, tx->err set). */
 static struct gm_fv_node *node_with_rec(struct gm_txn *tx, struct gm_rrec *rec,
                                         uint32_t prio)
 {
-    struct gm_fv_node *n = node_alloc(tx->sys);
+    struct gm_ranges_state *st = tx->sys->ranges;
+    struct gm_fv_node *n = gm__freelist_get(&st->nodes, sizeof(*n));
 
     if (!n) {
+        tx->err = -ENOMEM;
         return NULL;
     }
     n->l = n->r = NULL;
@@ -147,16 +136,21 @@ static struct gm_fv_node *node_with_rec(struct gm_txn *tx, struct gm_rrec *rec,
     n->count = 1;
     n->rg = rec->rg;
     n->rec = rec;
+    if (gm__txn_track(tx, n, st->kind_node)) {
+        gm__freelist_put(&st->nodes, n);
+        return NULL;
+    }
     return n;
 }
 
+/* A node with a new record of rg (NULL: out of memory, tx->err set). */
 static struct gm_fv_node *node_new(struct gm_txn *tx,
                                    const struct gm_range *rg, uint32_t prio)
 {
     struct gm_rrec *rec = malloc(sizeof(*rec));
-    struct gm_fv_node *n;
 
     if (!rec) {
+        tx->err = -ENOMEM;
         return NULL;
     }
     rec->gen = tx->gen;
@@ -172,13 +166,12 @@ static struct gm_fv_node *node_new(struct gm_txn *tx,
             rec->rg.acc = GM_ACC_READ;
         }
     }
-    n = node_with_rec(tx, rec, prio);
-    if (!n) {
-        free(rec);
+    gm_region_ref(rg->mr);
+    if (gm__txn_track(tx, rec, tx->sys->ranges->kind_rec)) {
+        rec_free(tx->sys, rec);
         return NULL;
     }
-    gm_region_ref(rg->mr);
-    return n;
+    return node_with_rec(tx, rec, prio);
 }
 
 /* Make t private to this commit (NULL: out of memory, tx->err set). */
@@ -191,7 +184,6 @@ static struct gm_fv_node *cow(struct gm_txn *tx, struct gm_fv_node *t)
     }
     c = node_with_rec(tx, t->rec, t->prio);
     if (!c) {
-        tx->err = -ENOMEM;
         return NULL;
     }
     c->l = t->l;
@@ -230,13 +222,11 @@ int gm__fv_insert(struct gm_txn *tx, struct gm_fv_node **t,
     struct gm_fv_node **link = t;
 
     if (!nd) {
-        return tx->err = -ENOMEM;
+        return tx->err;
     }
     while (*link && (*link)->prio >= nd->prio) {
         struct gm_fv_node *c = cow(tx, *link);
         if (!c) {
-            drop_rec(tx, nd->rec);
-            node_free(tx->sys, nd);
             return tx->err;
         }
         *link = c;
@@ -285,20 +275,6 @@ void gm__fv_drop_all(struct gm_txn *tx, struct gm_fv_node *t)
     }
 }
 
-void gm__fv_discard(gm_system *sys, uint64_t gen, struct gm_fv_node *t)
-{
-    while (t && t->gen == gen) {
-        struct gm_fv_node *r = t->r;
-
-        gm__fv_discard(sys, gen, t->l);
-        if (t->rec->gen == gen) {
-            rec_free(sys, t->rec);
-        }
-        node_free(sys, t);
-        t = r;
-    }
-}
-
 void gm__fv_free_all(gm_system *sys, struct gm_fv_node *t)
 {
     while (t) {
@@ -306,7 +282,7 @@ void gm__fv_free_all(gm_system *sys, struct gm_fv_node *t)
 
         gm__fv_free_all(sys, t->l);
         rec_free(sys, t->rec);
-        node_free(sys, t);
+        node_gc_free(sys, t);
         t = r;
     }
 }
@@ -324,23 +300,16 @@ int gm__fv_build(struct gm_txn *tx, const struct gm_range *v, size_t n,
     }
     stack = malloc(n * sizeof(*stack));
     if (!stack) {
-        return -ENOMEM;
+        return tx->err = -ENOMEM;
     }
     for (size_t i = 0; i < n; i++) {
         struct gm_fv_node *nd = node_new(tx, &v[i], gm__rand(tx->sys));
         struct gm_fv_node *last = NULL;
 
         if (!nd) {
-            /* Release what was built: the bottom of the stack owns it. */
-            while (top > 1) {
-                struct gm_fv_node *c = stack[--top];
-                stack[top - 1]->r = c;
-            }
-            if (top) {
-                gm__fv_discard(tx->sys, tx->gen, stack[0]);
-            }
+            /* What was built is tracked: a failed commit frees it. */
             free(stack);
-            return -ENOMEM;
+            return tx->err;
         }
         while (top && stack[top - 1]->prio < nd->prio) {
             last = stack[--top];

@@ -62,7 +62,8 @@ void gm__range_to_section(const struct gm_range *rg, gm_space *as,
 
 /*
  * Edits, in a commit (tx): only nodes of tx->gen are changed in place;
- * failures are left in tx->err (the tree is then garbage to discard).
+ * failures are left in tx->err (the tree is then garbage: the commit
+ * fails and reclaim/ frees what it made).
  */
 /* Split t into ranges starting before key and the rest. */
 void gm__fv_split(struct gm_txn *tx, struct gm_fv_node *t, uint64_t key,
@@ -74,11 +75,9 @@ int gm__fv_insert(struct gm_txn *tx, struct gm_fv_node **t,
 void gm__fv_delete(struct gm_txn *tx, struct gm_fv_node **t, uint64_t start);
 /* Drop every node and range of t (ranges removed from the view). */
 void gm__fv_drop_all(struct gm_txn *tx, struct gm_fv_node *t);
-/* Build a tree from sorted ranges; -ENOMEM leaves nothing behind. */
+/* Build a tree from sorted ranges. */
 int gm__fv_build(struct gm_txn *tx, const struct gm_range *v, size_t n,
                  struct gm_fv_node **out);
-/* Free what generation gen created in an unpublished tree. */
-void gm__fv_discard(gm_system *sys, uint64_t gen, struct gm_fv_node *t);
 /* Free a whole tree: the last version of a history, or a standalone one. */
 void gm__fv_free_all(gm_system *sys, struct gm_fv_node *t);
 

@@ -38,6 +38,7 @@ void gm__reclaim_fini(gm_system *sys)
     while (rc->pool_n) {
         free(rc->pool[--rc->pool_n].v);
     }
+    gm__vec_free(&rc->made);
     free(rc);
     sys->reclaim = NULL;
 }
@@ -59,17 +60,52 @@ uint64_t gm__reclaim_next_gen(gm_system *sys)
     return ++sys->reclaim->gen;
 }
 
-void gm__gc_push(struct gm_txn *tx, void *obj, unsigned kind)
+int gm__txn_track(struct gm_txn *tx, void *obj, unsigned kind)
 {
     struct gm_gc_ent e = {obj, kind};
 
-    if (gm__vec_push(tx->gc, e)) {
+    if (gm__vec_push(&tx->sys->reclaim->made, e)) {
+        return tx->err = -ENOMEM;
+    }
+    return 0;
+}
+
+void gm__txn_drop(struct gm_txn *tx, void *obj, unsigned kind)
+{
+    uint64_t *gen = obj;
+    struct gm_gc_ent e = {obj, kind};
+
+    if (*gen == tx->gen) {
+        *gen = GM_GEN_DEAD;
+    } else if (gm__vec_push(tx->gc, e)) {
         /*
          * Cannot remember it: the commit fails, and the object stays with
          * the versions that use it.
          */
         tx->err = -ENOMEM;
     }
+}
+
+void gm__reclaim_commit(gm_system *sys)
+{
+    struct gm_reclaim *rc = sys->reclaim;
+
+    for (size_t i = 0; i < rc->made.n; i++) {
+        if (*(uint64_t *)rc->made.v[i].p == GM_GEN_DEAD) {
+            rc->free_fn[rc->made.v[i].kind](sys, rc->made.v[i].p);
+        }
+    }
+    rc->made.n = 0;
+}
+
+void gm__reclaim_abort(gm_system *sys)
+{
+    struct gm_reclaim *rc = sys->reclaim;
+
+    for (size_t i = 0; i < rc->made.n; i++) {
+        rc->free_fn[rc->made.v[i].kind](sys, rc->made.v[i].p);
+    }
+    rc->made.n = 0;
 }
 
 /* Free everything on gc (its versions are all dead). */

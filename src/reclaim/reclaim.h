@@ -43,6 +43,7 @@ struct gm_deferred;
 
 struct gm_reclaim {
     uint64_t gen;                        /* the commit in progress */
+    gm_gcvec made;                       /* objects it made (tracked) */
     gm_gc_free_fn free_fn[GM_GC_KINDS];  /* by kind */
     unsigned nr_kinds;
     gm_gcvec pool[16];                   /* recycled garbage lists */
@@ -70,10 +71,32 @@ struct gm_txn {
     int err;
 };
 
+/*
+ * Objects managed by generation start with their generation (uint64_t).
+ * A commit's own objects that it stops using again get GM_GEN_DEAD.
+ */
+#define GM_GEN_DEAD UINT64_MAX
+
 /* Start a new commit generation and return it. */
 uint64_t gm__reclaim_next_gen(gm_system *sys);
-/* Drop obj (of an older generation) from the version being built. */
-void gm__gc_push(struct gm_txn *tx, void *obj, unsigned kind);
+/*
+ * Track obj, just made by the commit in progress (its gen is tx->gen): if
+ * the commit fails, it is freed with everything else the commit made.
+ * -ENOMEM: not tracked, the caller frees obj.
+ */
+int gm__txn_track(struct gm_txn *tx, void *obj, unsigned kind);
+/*
+ * obj leaves the version being built: if the commit made it, it is freed
+ * when the commit ends; if an older version uses it, it goes on the
+ * garbage list of the version being built (which may fail: tx->err).
+ */
+void gm__txn_drop(struct gm_txn *tx, void *obj, unsigned kind);
+/*
+ * The end of a commit: free what it made and dropped again (success), or
+ * everything it made (failure: no published version refers to any of it).
+ */
+void gm__reclaim_commit(gm_system *sys);
+void gm__reclaim_abort(gm_system *sys);
 /* Give gc an array from the pool / return it to the pool. */
 void gm__gc_prepare(gm_system *sys, gm_gcvec *gc);
 void gm__gc_release(gm_system *sys, gm_gcvec *gc);

@@ -154,13 +154,10 @@ static int splice(struct gm_txn *tx, struct gm_fv_node **t, gm_u128 s,
         for (size_t i = 0; i < no; i++) {
             gm__fv_delete(tx, t, old[i].start);
         }
-        for (size_t i = 0; i < n; i++) {
-            ret = gm__fv_insert(tx, t, &v[i]);
-            if (ret) {
-                return ret;
-            }
+        for (size_t i = 0; i < n && !tx->err; i++) {
+            gm__fv_insert(tx, t, &v[i]);
         }
-        return 0;
+        return tx->err;
     }
     ret = gm__fv_build(tx, v, n, &b);
     if (ret) {
@@ -325,6 +322,10 @@ int gm__vstate_process(gm_system *sys, struct gm_vstate *vs)
     }
 
 publish:
+    if (tx.err) {
+        ret = tx.err; /* a drop could not be remembered */
+        goto fail;
+    }
     if (sys->update->verify) {
         gm__verify_view(sys, vs, t, vs->changed ? &disp : &vs->cur->disp);
     }
@@ -339,8 +340,7 @@ publish:
     vs->processed = true;
     goto out;
 fail:
-    gm__dispatch_discard(sys, tx.gen, &disp);
-    gm__fv_discard(sys, tx.gen, t);
+    /* What this commit made is freed by its failure (reclaim/). */
     vs->gc.n = 0; /* still used by the current version */
 out:
     scr->nv = nv;

@@ -68,11 +68,9 @@ void gm__update_space_add(gm_space *as)
     as->sys->tree->pending = true;
 }
 
-/* Unlink and free a space (lock held). */
-static void space_free(gm_space *as)
+void gm__update_space_remove(gm_space *as)
 {
-    gm_system *sys = as->sys;
-    struct gm_update_state *st = sys->update;
+    struct gm_update_state *st = as->sys->update;
 
     if (as->prev) {
         as->prev->next = as->next;
@@ -84,6 +82,15 @@ static void space_free(gm_space *as)
     } else {
         st->spaces_tail = as->prev;
     }
+    as->prev = as->next = NULL;
+}
+
+/* Unlink and free a space (lock held). */
+static void space_free(gm_space *as)
+{
+    gm_system *sys = as->sys;
+
+    gm__update_space_remove(as);
     gm__access_space_fini(as);
     gm__flatview_put(sys, atomic_load(&as->view));
     gm__vstate_put(sys, as->vs);
@@ -245,36 +252,63 @@ static void clear_pending(gm_system *sys)
     gm__tree_marks_clear(sys);
 }
 
-int gm__update(gm_system *sys, gm_error *err)
+/* Drop the attempt of a failed prepare: nothing was published or told. */
+static void prepare_fail(gm_system *sys)
 {
-    bool any = false;
-    int ret = 0;
-    gm_space *as, *nas;
     struct gm_vstate *vs, *nvs;
+    gm_space *as;
 
-    gm__reclaim_drain(sys);
-    if (!sys->tree->pending && !sys->tree->all_dirty && !sys->tree->topo_dirty) {
-        return 0;
+    for (as = sys->update->spaces; as; as = as->next) {
+        if (as->sw) {
+            events_free(as->sw);
+            as->sw = NULL;
+        }
+        if (as->next_vs && (sys->tree->topo_dirty || as->is_new || !as->vs)) {
+            as->next_vs->users--;
+        }
+        as->next_vs = NULL;
     }
+    for (vs = sys->update->vstates; vs; vs = nvs) {
+        nvs = vs->next;
+        gm__vstate_scratch_free(vs);
+        if (!vs->users) {
+            gm__vstate_destroy(sys, vs);
+        }
+    }
+    gm__reclaim_abort(sys);
+    /* The marks stay: the next commit re-renders the same windows. */
+}
+
+/*
+ * Phase one: everything that can fail. Resolve the roots, re-render and
+ * diff what changed, build the new trees, tables and views, compute the
+ * events. Nothing is visible yet; on failure nothing ever was.
+ */
+static int prepare(gm_system *sys, bool *any)
+{
+    gm_space *as;
+    struct gm_vstate *vs;
+    int ret;
+
+    *any = false;
     gm__reclaim_next_gen(sys);
 
     /* 1. Resolve flat-view roots. */
     for (as = sys->update->spaces; as; as = as->next) {
         gm_region *root = NULL;
 
-        if (!as->dying) {
-            root = gm__resolve_root(as->root);
-        }
         if (!sys->tree->topo_dirty && as->vs && !as->is_new) {
             as->next_vs = as->vs;
             continue;
         }
+        if (!as->dying) {
+            root = gm__resolve_root(as->root);
+        }
         as->next_vs = gm__vstate_get(sys, root);
         if (!as->next_vs) {
-            ret = -ENOMEM;
-            goto fail;
+            return -ENOMEM;
         }
-        as->next_vs->users++; /* provisional; settled below */
+        as->next_vs->users++; /* provisional; settled by apply() */
     }
 
     /* 2. Re-render what changed in every state still in use. */
@@ -291,7 +325,7 @@ int gm__update(gm_system *sys, gm_error *err)
             sys->tree->all_dirty) {
             ret = gm__vstate_process(sys, vs);
             if (ret) {
-                goto fail;
+                return ret;
             }
         }
     }
@@ -299,17 +333,29 @@ int gm__update(gm_system *sys, gm_error *err)
         if (as->next_vs != as->vs || as->is_new) {
             ret = compute_switch(as);
             if (ret) {
-                goto fail;
+                return ret;
             }
             if (as->sw->changed || as->sw->ev_changed) {
-                any = true;
+                *any = true;
             }
         } else if (as->next_vs->changed || as->next_vs->ev_changed) {
-            any = true;
+            *any = true;
         }
     }
+    /* What the commit made and dropped again is garbage already. */
+    gm__reclaim_commit(sys);
+    return 0;
+}
 
-    /* 3. Tell the listeners and publish. */
+/*
+ * Phase two: nothing here allocates or fails. Tell the listeners, publish,
+ * and settle the view states.
+ */
+static void apply(gm_system *sys, bool any)
+{
+    gm_space *as, *nas;
+    struct gm_vstate *vs, *nvs;
+
     if (any) {
         sys->base.in_update = true;
         gm__listeners_begin(sys);
@@ -348,17 +394,13 @@ int gm__update(gm_system *sys, gm_error *err)
         }
     }
 
-    /* 4. Settle states. */
+    /* Settle states. */
     for (vs = sys->update->vstates; vs; vs = vs->next) {
         if (vs->processed) {
             if (vs->next_view) {
                 gm__flatview_put(sys, vs->cur);
                 vs->cur = vs->next_view;
                 vs->next_view = NULL;
-            }
-            if (!vs->cur) {
-                vs->cur = gm__flatview_new(sys, vs->root, NULL, NULL,
-                                           vs->hist, NULL);
             }
             /* swap the eventfd sets */
             struct gm_evfd_ent *v = vs->evfds.v;
@@ -399,33 +441,46 @@ int gm__update(gm_system *sys, gm_error *err)
         }
     }
     clear_pending(sys);
-    gm__reclaim_drain(sys);
-    return ret;
-
-fail:
-    /* Keep the windows for the next commit; drop this attempt. */
-    for (as = sys->update->spaces; as; as = as->next) {
-        if (as->sw) {
-            events_free(as->sw);
-            as->sw = NULL;
-        }
-        if (as->next_vs && (sys->tree->topo_dirty || as->is_new || !as->vs)) {
-            as->next_vs->users--;
-        }
-        as->next_vs = NULL;
-    }
-    for (vs = sys->update->vstates; vs; vs = nvs) {
-        nvs = vs->next;
-        gm__vstate_scratch_free(vs);
-        if (!vs->users) {
-            gm__vstate_destroy(sys, vs);
-        }
-    }
-    sys->tree->all_dirty = true;
-    sys->tree->pending = true;
-    return gm__error_set(err, ret, "commit failed: %s", gm_strerror(ret));
 }
 
+int gm__update_prepare(gm_system *sys, gm_error *err)
+{
+    int ret;
+
+    gm__reclaim_drain(sys);
+    sys->update->prepared = false;
+    if (!sys->tree->pending && !sys->tree->all_dirty &&
+        !sys->tree->topo_dirty) {
+        return 0;
+    }
+    ret = prepare(sys, &sys->update->any);
+    if (ret) {
+        prepare_fail(sys);
+        return gm__error_set(err, ret, "commit failed: %s",
+                             gm_strerror(ret));
+    }
+    sys->update->prepared = true;
+    return 0;
+}
+
+void gm__update_apply(gm_system *sys)
+{
+    if (sys->update->prepared) {
+        sys->update->prepared = false;
+        apply(sys, sys->update->any);
+        gm__reclaim_drain(sys);
+    }
+}
+
+int gm__update(gm_system *sys, gm_error *err)
+{
+    int ret = gm__update_prepare(sys, err);
+
+    if (!ret) {
+        gm__update_apply(sys);
+    }
+    return ret;
+}
 
 void gm__update_teardown(gm_system *sys)
 {

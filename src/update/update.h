@@ -65,7 +65,9 @@ struct gm_update_state {
     gm_space *spaces, *spaces_tail; /* creation order */
     struct gm_vstate *vstates;
     struct gm_scratch scr;
-    bool verify; /* GM_DEBUG_VERIFY: compare with full renders */
+    bool verify;   /* GM_DEBUG_VERIFY: compare with full renders */
+    bool prepared; /* between gm__update_prepare() and _apply() */
+    bool any;      /* ... and listeners have something to hear */
 };
 
 int gm__update_init(gm_system *sys);
@@ -75,12 +77,19 @@ void gm__update_teardown(gm_system *sys);
 
 /*
  * The update of the outermost commit: re-render what the marks touched,
- * tell the listeners, publish. Writer lock held.
+ * tell the listeners, publish. Writer lock held. In two phases: prepare
+ * does everything that can fail and changes nothing visible (on failure
+ * the marks stay for the next attempt); apply tells, publishes and cannot
+ * fail. gm__update() is both.
  */
+int gm__update_prepare(gm_system *sys, gm_error *err);
+void gm__update_apply(gm_system *sys);
 int gm__update(gm_system *sys, gm_error *err);
 
 /* A new space joins the list (its view is resolved by the next update). */
 void gm__update_space_add(gm_space *as);
+/* Take back a new space whose first update failed (lock held). */
+void gm__update_space_remove(gm_space *as);
 /* Replay as's current ranges and ioeventfds to one listener. */
 void gm__update_replay(gm_listener *l, gm_space *as, bool add);
 

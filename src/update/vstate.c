@@ -48,7 +48,7 @@ void gm__vstate_scratch_free(struct gm_vstate *vs)
 {
     if (vs->next_view) {
         /* Never published: only possible on error paths. */
-        gm__flatview_discard(vs->next_view, vs->sys->reclaim->gen);
+        gm__flatview_discard(vs->next_view);
         vs->next_view = NULL;
     }
     vs->dels.n = vs->adds.n = vs->add_kind.n = vs->add_oldmask.n = 0;

@@ -62,15 +62,11 @@ gm_flatview *gm__flatview_new(gm_system *sys, gm_region *root,
     return fv;
 }
 
-void gm__flatview_discard(gm_flatview *fv, uint64_t gen)
+void gm__flatview_discard(gm_flatview *fv)
 {
-    gm_system *sys = fv->sys;
-
     if (fv->in_history) {
-        gm__history_unappend(sys, &fv->ver);
+        gm__history_unappend(fv->sys, &fv->ver);
     }
-    gm__dispatch_discard(sys, gen, &fv->disp);
-    gm__fv_discard(sys, gen, fv->tree);
     gm_region_unref(fv->root);
     free(fv);
 }

@@ -70,8 +70,11 @@ gm_flatview *gm__flatview_new(gm_system *sys, gm_region *root,
                               struct gm_fv_node *tree,
                               const struct gm_dispatch *disp,
                               struct gm_history *hist, gm_gcvec *gc);
-/* Undo gm__flatview_new() of a version generation gen never published. */
-void gm__flatview_discard(gm_flatview *fv, uint64_t gen);
+/*
+ * Undo gm__flatview_new() of a version never published; its tree and table
+ * belong to the failed commit, which frees them (reclaim/).
+ */
+void gm__flatview_discard(gm_flatview *fv);
 /* Writer-side unref (lock held): the free waits for a grace period. */
 void gm__flatview_put(gm_system *sys, gm_flatview *fv);
 /* A reference on as's current view; call inside an RCU read section. */
