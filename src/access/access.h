@@ -13,6 +13,8 @@
 struct gm_dma_map;
 struct gm_map_client;
 
+#define GM_DMA_INLINE_BUCKETS 8
+
 /* Per space: access caches by window, and DMA bookkeeping. */
 struct gm_space_access {
     /* Access caches (cache.c); caches_lock protects them. */
@@ -24,7 +26,10 @@ struct gm_space_access {
     pthread_mutex_t maps_lock;
     size_t bounce_budget;
     size_t bounce_used;
-    struct gm_dma_map *maps;
+    struct gm_dma_map **buckets; /* active maps by pointer (a hash) */
+    size_t nbuckets;             /* a power of two */
+    size_t nmaps;
+    struct gm_dma_map *inline_buckets[GM_DMA_INLINE_BUCKETS];
     struct gm_map_client *clients;
 };
 

@@ -8,6 +8,11 @@
  * the memory) alive until gm_space_unmap(). Clients waiting for bounce room
  * are told when a bounce buffer is released. One small mutex per space
  * guards this bookkeeping; the accesses themselves take none.
+ *
+ * Active maps are found again at unmap by their pointer, in a hash table
+ * that doubles when it is twice as full as it has buckets (a device may
+ * keep thousands of scatter-gather maps in flight); when doubling cannot
+ * get memory the chains just grow longer.
  */
 #include <string.h>
 
@@ -77,6 +82,73 @@ static void clients_call(struct notify *v, size_t n)
  * DMA.
  */
 
+static size_t map_hash(const struct gm_space_access *a, const void *buf)
+{
+    uint64_t x = (uint64_t)(uintptr_t)buf * 0x9e3779b97f4a7c15ULL;
+
+    return (size_t)(x >> 32) & (a->nbuckets - 1);
+}
+
+/* maps_lock held. */
+static void maps_grow(struct gm_space_access *a)
+{
+    size_t n = a->nbuckets * 2;
+    struct gm_dma_map **b = calloc(n, sizeof(*b));
+    struct gm_dma_map **old = a->buckets;
+    size_t oldn = a->nbuckets;
+
+    if (!b) {
+        return; /* longer chains, still correct */
+    }
+    a->buckets = b;
+    a->nbuckets = n;
+    for (size_t i = 0; i < oldn; i++) {
+        while (old[i]) {
+            struct gm_dma_map *m = old[i];
+            size_t h = map_hash(a, m->buf);
+
+            old[i] = m->next;
+            m->next = b[h];
+            b[h] = m;
+        }
+    }
+    if (old != a->inline_buckets) {
+        free(old);
+    }
+}
+
+/* maps_lock held. */
+static void maps_insert(struct gm_space_access *a, struct gm_dma_map *m)
+{
+    size_t h;
+
+    if (a->nmaps >= 2 * a->nbuckets) {
+        maps_grow(a);
+    }
+    h = map_hash(a, m->buf);
+    m->next = a->buckets[h];
+    a->buckets[h] = m;
+    a->nmaps++;
+}
+
+/* maps_lock held: take out a map of buf and len, or NULL. */
+static struct gm_dma_map *maps_take(struct gm_space_access *a,
+                                    const void *buf, uint64_t len)
+{
+    struct gm_dma_map **pp = &a->buckets[map_hash(a, buf)];
+
+    for (; *pp; pp = &(*pp)->next) {
+        if ((*pp)->buf == buf && (*pp)->len == len) {
+            struct gm_dma_map *m = *pp;
+
+            *pp = m->next;
+            a->nmaps--;
+            return m;
+        }
+    }
+    return NULL;
+}
+
 int gm__access_space_init(gm_space *as)
 {
     struct gm_space_access *a = calloc(1, sizeof(*a));
@@ -94,6 +166,8 @@ int gm__access_space_init(gm_space *as)
         return -ENOMEM;
     }
     a->bounce_budget = BOUNCE_DEFAULT;
+    a->buckets = a->inline_buckets;
+    a->nbuckets = GM_DMA_INLINE_BUCKETS;
     as->acc = a;
     return 0;
 }
@@ -105,14 +179,20 @@ void gm__access_space_fini(gm_space *as)
     if (!a) {
         return;
     }
-    while (a->maps) {
-        struct gm_dma_map *m = a->maps;
-        a->maps = m->next;
-        if (m->bounce) {
-            free(m->buf);
+    for (size_t i = 0; i < a->nbuckets; i++) {
+        while (a->buckets[i]) {
+            struct gm_dma_map *m = a->buckets[i];
+
+            a->buckets[i] = m->next;
+            if (m->bounce) {
+                free(m->buf);
+            }
+            gm_flatview_unref(m->view);
+            free(m);
         }
-        gm_flatview_unref(m->view);
-        free(m);
+    }
+    if (a->buckets != a->inline_buckets) {
+        free(a->buckets);
     }
     while (a->clients) {
         struct gm_map_client *c = a->clients;
@@ -242,8 +322,7 @@ void *gm_space_map(gm_space *as, uint64_t addr, uint64_t *plen,
     *plen = m->len;
     void *buf = m->buf;
     pthread_mutex_lock(&as->acc->maps_lock);
-    m->next = as->acc->maps;
-    as->acc->maps = m;
+    maps_insert(as->acc, m);
     pthread_mutex_unlock(&as->acc->maps_lock);
     return buf;
 }
@@ -251,7 +330,7 @@ void *gm_space_map(gm_space *as, uint64_t addr, uint64_t *plen,
 void gm_space_unmap(gm_space *as, void *buf, uint64_t len, bool is_write,
                     uint64_t access_len)
 {
-    struct gm_dma_map **pp, *m = NULL;
+    struct gm_dma_map *m;
     struct notify *clients = NULL;
     size_t nclients = 0;
 
@@ -259,13 +338,7 @@ void gm_space_unmap(gm_space *as, void *buf, uint64_t len, bool is_write,
         return;
     }
     pthread_mutex_lock(&as->acc->maps_lock);
-    for (pp = &as->acc->maps; *pp; pp = &(*pp)->next) {
-        if ((*pp)->buf == buf && (*pp)->len == len) {
-            m = *pp;
-            *pp = m->next;
-            break;
-        }
-    }
+    m = maps_take(as->acc, buf, len);
     if (m && m->bounce) {
         as->acc->bounce_used -= m->len;
         nclients = clients_take(as, &clients);

@@ -643,6 +643,52 @@ static void test_unmap_dirty(void)
     env_fini(&e);
 }
 
+/*
+ * Thousands of maps in flight at once, some of the same address, unmapped
+ * in a scrambled order: each unmap finds its own map (the dirty hook sees
+ * its length), and every bounce buffer comes back to the budget.
+ */
+static void test_many_maps(void)
+{
+    enum { N = 3000 };
+    struct env e;
+    struct dirty_rec rec = {0};
+    gm_region *ram = NULL;
+    uint8_t **bufs = calloc(N, sizeof(*bufs));
+    uint64_t *lens = calloc(N, sizeof(*lens));
+    unsigned long ok = 0;
+
+    CHECK(bufs && lens);
+    env_init(&e);
+    ram = gm_region_new_ram(e.sys, "ram", 0x100000, NULL);
+    place(&e, 0, gm_region_ref(ram), 0);
+    CHECK_EQ_INT(gm_region_set_log(ram, true, GM_DIRTY_VGA, NULL), 0);
+    gm_system_set_dirty_hook(e.sys, dirty_hook, &rec);
+    for (unsigned i = 0; i < N; i++) {
+        /* Every third map repeats an address used before. */
+        uint64_t addr = (uint64_t)(i % 3 ? i : i / 3) * 0x100;
+
+        lens[i] = 1 + i % 0x100;
+        bufs[i] = gm_space_map(e.as, addr, &lens[i], true, A);
+        CHECK(bufs[i] != NULL);
+    }
+    for (unsigned k = 0; k < N; k++) {
+        unsigned i = (unsigned)((k * 7919ull) % N); /* a permutation */
+        unsigned before = rec.n;
+
+        gm_space_unmap(e.as, bufs[i], lens[i], true, lens[i]);
+        ok += rec.n == before + 1 && rec.len == lens[i];
+    }
+    CHECK_EQ_U64(ok, N);
+    /* An unknown pointer is ignored. */
+    gm_space_unmap(e.as, bufs[0], lens[0], true, lens[0]);
+    CHECK_EQ_INT(rec.n, N);
+    gm_region_unref(ram);
+    env_fini(&e);
+    free(bufs);
+    free(lens);
+}
+
 /* Maps keep their memory alive across a topology change. */
 static void test_map_survives_unplug(void)
 {
@@ -716,6 +762,7 @@ int main(void)
     RUN(test_map_client);
     RUN(test_map_client_retries);
     RUN(test_unmap_dirty);
+    RUN(test_many_maps);
     RUN(test_map_survives_unplug);
     RUN(test_unregister_after_call);
     return harness_done();
