@@ -68,6 +68,7 @@ static int add_common(gm_region *parent, uint64_t offset, gm_region *child,
                       bool overlap, int priority, gm_error *err)
 {
     struct undo u = {.undo = undo_add, .r = child};
+    bool loop = false;
     gm_system *sys;
     int ret;
 
@@ -100,7 +101,10 @@ static int add_common(gm_region *parent, uint64_t offset, gm_region *child,
                             "'%s' at 0x%llx in '%s' would end past 2^64",
                             child->name, (unsigned long long)offset,
                             parent->name);
-    } else if (gm__tree_would_loop(parent, child)) {
+    } else if (gm__tree_would_loop(parent, child, &loop)) {
+        ret = gm__error_set(err, -ENOMEM, "cannot add '%s' to '%s'",
+                            child->name, parent->name);
+    } else if (loop) {
         ret = gm__error_set(err, -ELOOP,
                             "adding '%s' to '%s' would make '%s' contain "
                             "itself",

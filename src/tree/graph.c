@@ -126,32 +126,6 @@ int gm_region_get_property(gm_region *r, const char *name,
     return ret;
 }
 
-/* Is target reachable by walking up from r (containers and aliasers)? */
-static bool reaches_up(gm_region *r, gm_region *target, uint64_t mark)
-{
-    if (r == target) {
-        return true;
-    }
-    if (r->mark == mark) {
-        return false;
-    }
-    r->mark = mark;
-    if (r->container && reaches_up(r->container, target, mark)) {
-        return true;
-    }
-    for (size_t i = 0; i < r->aliased_by.n; i++) {
-        if (reaches_up(r->aliased_by.v[i], target, mark)) {
-            return true;
-        }
-    }
-    return false;
-}
-
-bool gm__tree_would_loop(gm_region *parent, gm_region *child)
-{
-    return reaches_up(parent, child, ++parent->sys->tree->mark_gen);
-}
-
 static void collide_cb(struct gm_itree_node *n, void *opaque)
 {
     gm_region *r = opaque;
@@ -199,6 +173,7 @@ void gm__tree_link(gm_region *parent, gm_region *child, uint64_t offset,
     if (child->enabled) {
         parent->nr_enabled_children++;
     }
+    gm__reach_linked(parent, child, true);
 }
 
 void gm__tree_unlink(gm_region *child)
@@ -220,6 +195,7 @@ void gm__tree_unlink(gm_region *child)
         parent->nr_enabled_children--;
     }
     child->container = NULL;
+    gm__reach_linked(parent, child, false);
 }
 
 void gm__tree_reindex(gm_region *r)

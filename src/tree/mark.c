@@ -8,9 +8,11 @@
  * sink of a view rendered from that region (if any), translated into the
  * coordinates of every alias that targets the region, and translated into
  * the container's. Disabled regions stop the walk (they render nothing),
- * except the changed region itself. The windows recorded are all a commit
+ * except the changed region itself, and so do regions from which no view
+ * can be reached (reach.c). The windows recorded are all a commit
  * re-renders; a pathological fan-out (diamonds of aliases) trips a budget
- * and degrades to re-rendering everything.
+ * and degrades to re-rendering everything, as does running out of memory
+ * while recording.
  *
  * Marks only record: the commit that consumes them is update/'s.
  */
@@ -37,38 +39,67 @@ static void add_window(struct gm_tree_state *ts, struct gm_winsink *sink,
     ts->pending = true;
 }
 
-static void mark_rec(struct gm_tree_state *ts, gm_region *r, gm_u128 lo,
-                     gm_u128 hi, bool force, bool evonly)
+/*
+ * Walk up from r over [lo, hi) of r, recording windows in the sinks met.
+ * Iterative with a stack kept in the tree's state: the nesting depth is
+ * the input's. Only neighbours that reach a sink are visited (reach.c).
+ */
+static void mark_walk(struct gm_tree_state *ts, gm_region *r, gm_u128 lo,
+                      gm_u128 hi, bool evonly)
 {
-    if (ts->all_dirty || (!force && !r->enabled)) {
+    struct gm_mark_item it = {r, lo, hi, true};
+
+    if (ts->all_dirty || !r->up_sinks) {
         return;
     }
-    if (hi > r->size) {
-        hi = r->size;
-    }
-    if (lo >= hi) {
-        return;
-    }
-    if (++ts->visits > VISIT_BUDGET) {
-        ts->all_dirty = true;
+    ts->stack.n = 0;
+    if (gm__vec_push(&ts->stack, it)) {
+        ts->all_dirty = true; /* cannot walk: render everything */
         ts->pending = true;
         return;
     }
-    if (r->sink) {
-        add_window(ts, r->sink, lo + r->addr, hi + r->addr, evonly);
-    }
-    for (size_t i = 0; i < r->aliased_by.n; i++) {
-        gm_region *a = r->aliased_by.v[i];
-        uint64_t off = a->alias_offset;
+    while (ts->stack.n && !ts->all_dirty) {
+        it = ts->stack.v[--ts->stack.n];
+        r = it.r;
+        if (!it.force && !r->enabled) {
+            continue; /* renders nothing */
+        }
+        if (it.hi > r->size) {
+            it.hi = r->size;
+        }
+        if (it.lo >= it.hi) {
+            continue;
+        }
+        if (++ts->visits > VISIT_BUDGET) {
+            ts->all_dirty = true;
+            ts->pending = true;
+            return;
+        }
+        if (r->sink) {
+            add_window(ts, r->sink, it.lo + r->addr, it.hi + r->addr,
+                       evonly);
+        }
+        for (size_t i = 0; i < r->live_aliases; i++) {
+            gm_region *a = r->aliased_by.v[i];
+            uint64_t off = a->alias_offset;
+            struct gm_mark_item up = {a, it.lo > off ? it.lo - off : 0,
+                                      it.hi - off, false};
 
-        if (hi > off) {
-            mark_rec(ts, a, lo > off ? lo - off : 0, hi - off, false,
-                     evonly);
+            if (it.hi > off && gm__vec_push(&ts->stack, up)) {
+                ts->all_dirty = true;
+            }
+        }
+        if (r->container && r->container->up_sinks) {
+            struct gm_mark_item up = {r->container, it.lo + r->addr,
+                                      it.hi + r->addr, false};
+
+            if (gm__vec_push(&ts->stack, up)) {
+                ts->all_dirty = true;
+            }
         }
     }
-    if (r->container) {
-        mark_rec(ts, r->container, lo + r->addr, hi + r->addr, false,
-                 evonly);
+    if (ts->all_dirty) {
+        ts->pending = true;
     }
 }
 
@@ -78,12 +109,14 @@ void gm__mark_region(gm_region *r)
 
     ts->topo_dirty = true;
     ts->pending = true;
-    mark_rec(ts, r, 0, r->size, true, false);
+    mark_walk(ts, r, 0, r->size, false);
 }
 
 void gm__mark_region_evfd(gm_region *r)
 {
-    mark_rec(r->sys->tree, r, 0, r->size, false, true);
+    if (r->enabled) {
+        mark_walk(r->sys->tree, r, 0, r->size, true);
+    }
 }
 
 void gm__tree_marks_clear(gm_system *sys)

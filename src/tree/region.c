@@ -33,8 +33,11 @@ int gm__tree_init(gm_system *sys)
 
 void gm__tree_fini(gm_system *sys)
 {
-    free(sys->tree);
-    sys->tree = NULL;
+    if (sys->tree) {
+        gm__vec_free(&sys->tree->stack);
+        free(sys->tree);
+        sys->tree = NULL;
+    }
 }
 
 long gm__tree_nr_regions(gm_system *sys)
@@ -242,13 +245,13 @@ gm_region *gm_region_new_alias(gm_system *sys, const char *name,
         return NULL;
     }
     gm__lock(sys);
-    if (gm__vec_push(&target->aliased_by, r)) {
+    if (gm__alias_attach(r, target)) {
         gm__unlock(sys);
         region_free_raw(r);
         gm__error_set(err, -ENOMEM, "cannot allocate alias");
         return NULL;
     }
-    r->alias = gm_region_ref(target);
+    gm_region_ref(target);
     r->alias_offset = offset;
     gm__unlock(sys);
     return r;
@@ -289,50 +292,64 @@ gm_region *gm_region_ref(gm_region *r)
     return r;
 }
 
-/* Destroy a region whose refcount reached zero; writer lock held. */
-static void region_destroy(gm_region *r)
+/* Drop one reference; a region that dies joins *dead. */
+static void release(gm_region *r, gm_region **dead)
 {
-    while (r->first_child) {
-        gm_region *c = r->first_child;
-        gm__tree_unlink(c);
-        gm_region_unref(c);
+    if (atomic_fetch_sub_explicit(&r->refcnt, 1, memory_order_acq_rel) ==
+        1) {
+        r->dead_next = *dead;
+        *dead = r;
     }
-    if (r->alias) {
-        gm_region *t = r->alias;
-        for (size_t i = 0; i < t->aliased_by.n; i++) {
-            if (t->aliased_by.v[i] == r) {
-                t->aliased_by.v[i] = t->aliased_by.v[--t->aliased_by.n];
-                break;
-            }
+}
+
+/*
+ * Destroy the regions on the list and those they were the last to hold
+ * (children, alias targets), one at a time: a chain of 100,000 nested
+ * containers is a loop here, not a recursion. Writer lock held.
+ */
+static void destroy_all(gm_region *dead)
+{
+    while (dead) {
+        gm_region *r = dead;
+
+        dead = r->dead_next;
+        while (r->first_child) {
+            gm_region *c = r->first_child;
+            gm__tree_unlink(c);
+            release(c, &dead);
         }
-        r->alias = NULL;
-        gm_region_unref(t);
+        if (r->alias) {
+            gm_region *t = r->alias;
+            gm__alias_detach(r);
+            release(t, &dead);
+        }
+        if (r->ram_len) {
+            munmap(r->ram, r->ram_len);
+        }
+        gm__vec_free(&r->aliased_by);
+        r->sys->tree->nr_evfds -= r->evfds.n;
+        gm__vec_free(&r->evfds);
+        /* The region is unreachable: no reader can hold its snapshot. */
+        free(atomic_load_explicit(&r->evpub, memory_order_relaxed));
+        region_free_raw(r);
     }
-    if (r->ram_len) {
-        munmap(r->ram, r->ram_len);
-    }
-    gm__vec_free(&r->aliased_by);
-    r->sys->tree->nr_evfds -= r->evfds.n;
-    gm__vec_free(&r->evfds);
-    /* The region is unreachable: no reader can hold its snapshot. */
-    free(atomic_load_explicit(&r->evpub, memory_order_relaxed));
-    region_free_raw(r);
 }
 
 void gm_region_unref(gm_region *r)
 {
     gm_system *sys;
+    gm_region *dead = NULL;
 
     if (!r) {
         return;
     }
     sys = r->sys;
-    if (atomic_fetch_sub_explicit(&r->refcnt, 1, memory_order_acq_rel) != 1) {
-        return;
+    release(r, &dead);
+    if (dead) {
+        gm__lock(sys);
+        destroy_all(dead);
+        gm__unlock(sys);
     }
-    gm__lock(sys);
-    region_destroy(r);
-    gm__unlock(sys);
 }
 
 void gm_region_set_owner(gm_region *r, void *owner)

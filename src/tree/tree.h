@@ -92,7 +92,19 @@ struct gm_region {
     struct gm_evfd_pub *_Atomic evpub;  /* readers' copy (RCU) */
 
     struct gm_winsink *sink; /* a view is rendered from this region */
+    unsigned up_sinks;       /* upward neighbours reaching a sink (reach.c) */
+    size_t live_aliases;     /* aliased_by[0, live_aliases) reach a sink */
+    size_t alias_pos;        /* our index in alias->aliased_by */
+    gm_region *flip_next;    /* reach.c's work list */
+    gm_region *dead_next;    /* region.c's list of regions to destroy */
     uint64_t mark;           /* scratch for graph walks */
+};
+
+/* One step of a mark's walk (mark.c). */
+struct gm_mark_item {
+    gm_region *r;
+    gm_u128 lo, hi; /* in r's coordinates */
+    bool force;     /* the changed region itself: even when disabled */
 };
 
 /*
@@ -109,6 +121,7 @@ struct gm_tree_state {
     bool global_log;   /* migration logging on every RAM region */
     size_t nr_evfds;   /* ioeventfds on all regions */
     atomic_long nr_regions;
+    GM_VEC(struct gm_mark_item) stack; /* mark.c's walk */
 };
 
 int gm__tree_init(gm_system *sys);
@@ -119,8 +132,8 @@ long gm__tree_nr_regions(gm_system *sys);
 /*
  * Graph changes (writer lock held, arguments validated by the caller).
  */
-/* Would adding child under parent close a cycle? */
-bool gm__tree_would_loop(gm_region *parent, gm_region *child);
+/* Would adding child under parent close a cycle? 0 or -ENOMEM. */
+int gm__tree_would_loop(gm_region *parent, gm_region *child, bool *loop);
 /* Link child into parent at offset, as the most recently added. */
 void gm__tree_link(gm_region *parent, gm_region *child, uint64_t offset,
                    bool overlap, int priority);
@@ -146,6 +159,13 @@ struct gm_evfd_pub *gm__evfd_swap(gm_region *r, struct gm_evfd_pub *p);
 void gm__evfd_retire(struct gm_evfd_pub *p);
 
 /*
+ * A view state's sink is attached to its root / detached (the regions that
+ * can reach it learn so; no allocation).
+ */
+void gm__tree_attach_sink(gm_region *r, struct gm_winsink *sink);
+void gm__tree_detach_sink(gm_region *r);
+
+/*
  * Marks: note that r may render differently over its whole extent (call
  * before and after a change) / that only its ioeventfds changed.
  */
@@ -163,5 +183,14 @@ gm_region *gm__resolve_root(gm_region *mr);
 int gm__cmp_render_order(const void *a, const void *b);
 /* Dirty-log mask of mr's ranges (the region's own plus global logging). */
 uint8_t gm__region_log_mask(gm_system *sys, const gm_region *mr);
+
+/*
+ * Shared by tree/'s own files.
+ */
+/* child was linked into or unlinked from container: counts of reach.c. */
+void gm__reach_linked(gm_region *container, gm_region *child, bool linked);
+/* Make a the alias of target (-ENOMEM) / let go of its target. */
+int gm__alias_attach(gm_region *a, gm_region *target);
+void gm__alias_detach(gm_region *a);
 
 #endif

@@ -37,7 +37,7 @@ struct gm_vstate *gm__vstate_get(gm_system *sys, gm_region *root)
     vs->root = gm_region_ref(root);
     vs->full = true;
     if (root) {
-        root->sink = &vs->sink;
+        gm__tree_attach_sink(root, &vs->sink);
     }
     vs->next = sys->update->vstates;
     sys->update->vstates = vs;
@@ -69,7 +69,7 @@ void gm__vstate_destroy(gm_system *sys, struct gm_vstate *vs)
     }
     gm__vstate_scratch_free(vs);
     if (vs->root) {
-        vs->root->sink = NULL;
+        gm__tree_detach_sink(vs->root);
         gm_region_unref(vs->root);
     }
     gm__flatview_put(sys, vs->cur);
