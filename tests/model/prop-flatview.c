@@ -61,10 +61,12 @@
  * reproduces it, and --trace prints each operation before it runs.
  *
  * Model invariants: no cycles (the library refuses them, and the model
- * checks every add for a loop first); sizes are small (addresses 0..0x3000,
- * sizes mostly below 0x4000) except for occasional 2^64-sized regions at 0,
- * so the number of boundaries stays in the hundreds and the brute force is
- * cheap; the caller holds one reference on every live region.
+ * checks every add for a loop first); sizes are small (addresses mostly
+ * 0..0x3000, some near the top of the space or straddling a radix-block
+ * boundary; sizes mostly below 0x4000) except for occasional 2^64-sized
+ * regions at 0, so the number of boundaries stays in the hundreds and the
+ * brute force is cheap; the caller holds one reference on every live
+ * region.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -2007,6 +2009,22 @@ static gm_u128 ram_size(struct ctx *t)
     return chance(t, 5) ? 0x10000 : 0x1000 * (1 + rndn(t, 3));
 }
 
+/*
+ * An address that puts a region of @size (at most 1 MiB) across, or just
+ * below, a multiple B of 2^21, 2^30, 2^39, 2^48 or 2^57: deep paths of the
+ * dispatch radix, and blocks that a range only partly covers. B is a small
+ * multiple half of the time, else one with random upper bits (below 2^63).
+ */
+static uint64_t boundary_addr(struct ctx *t, gm_u128 size)
+{
+    static const unsigned shift[] = {21, 30, 39, 48, 57};
+    unsigned sh = shift[rndn(t, 5)];
+    uint64_t k = chance(t, 50) ? 1 + rndn(t, 3) : (rnd(t) >> (sh + 1)) | 1;
+    uint64_t below = rnd(t) % (uint64_t)(size < 0x2000 ? size + 1 : 0x2001);
+
+    return (k << sh) - below;
+}
+
 /* An address for a region of @size; a legal one unless @bad. */
 static uint64_t rand_addr(struct ctx *t, gm_u128 size, bool bad)
 {
@@ -2027,8 +2045,11 @@ static uint64_t rand_addr(struct ctx *t, gm_u128 size, bool bad)
     if (c < 70) {
         return rndn(t, 0x3001);
     }
-    if (c < 95) {
+    if (c < 90) {
         return 0x1000 * rndn(t, 4);
+    }
+    if (c < 95) {
+        return boundary_addr(t, size);
     }
     return (uint64_t)(GM_SIZE_2_64 - size);
 }
