@@ -8,7 +8,8 @@
 #   make bench      release build (build-release/) and run the benchmarks
 #   make fuzz       libFuzzer on each fuzz target (clang, build-fuzz/), then
 #                   soak runs of the model and concurrency tests; FUZZ_TIME
-#                   (seconds per target, default 300), SOAK_SEEDS, SOAK_RUNS
+#                   (seconds per target, default 300), SOAK_SEEDS, SOAK_RUNS,
+#                   SOAK_SEED (first seed; random and printed by default)
 #   make install    meson install from build/
 #   make clean      remove the build directories
 #

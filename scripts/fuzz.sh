@@ -10,9 +10,16 @@
 #      BUILD_FUZZ/artifacts/ (replay one with
 #      `BUILD_FUZZ/fuzz/TARGET FILE`).
 #   2. Soak: the access model and the flat-view property test over
-#      SOAK_SEEDS more seeds (default 200) in the ASan build, the latter
-#      with GM_DEBUG_VERIFY=1; the ThreadSanitizer concurrency test
+#      SOAK_SEEDS seeds (default 200) from SOAK_SEED in the ASan build, the
+#      latter with GM_DEBUG_VERIFY=1; the ThreadSanitizer concurrency test
 #      SOAK_RUNS times (default 10).
+#
+# Seeds: this script is the one place where the property tests get random
+# seeds (`make check` passes fixed ones). SOAK_SEED defaults to a random
+# number, printed before the runs; each failing seed is printed too, and
+# SOAK_SEED=N replays a whole soak (or pass `--seed S` to one program).
+# libFuzzer picks and prints its own seed ("INFO: Seed: N"; replay with
+# -seed=N).
 #
 # Closes with "N passed, N failed" (one per run) and exits non-zero when
 # anything failed. Run through `make fuzz`, which installs clang first.
@@ -25,6 +32,8 @@ BUILD_ASAN=${BUILD_ASAN:-build-asan}
 BUILD_TSAN=${BUILD_TSAN:-build-tsan}
 FUZZ_TIME=${FUZZ_TIME:-300}
 SOAK_SEEDS=${SOAK_SEEDS:-200}
+# 31 random bits: far from the small fixed seeds of `make check`.
+SOAK_SEED=${SOAK_SEED:-$(( $(od -An -N4 -tu4 /dev/urandom) & 0x7fffffff ))}
 SOAK_RUNS=${SOAK_RUNS:-10}
 
 pass=0
@@ -84,15 +93,20 @@ fi
 if setup "$BUILD_ASAN" -Dbuildtype=debugoptimized \
         -Db_sanitize=address,undefined -Db_lundef=false &&
     ninja -C "$BUILD_ASAN"; then
-    "$BUILD_ASAN/tests/access/model-access" --seed 1000 --seeds "$SOAK_SEEDS" \
-        --ops 20000
-    result "model-access, $SOAK_SEEDS seeds from 1000" $?
+    last=$((SOAK_SEED + SOAK_SEEDS - 1))
+    echo "fuzz: soak seeds $SOAK_SEED..$last (replay: SOAK_SEED=$SOAK_SEED)"
+    "$BUILD_ASAN/tests/access/model-access" --seed "$SOAK_SEED" \
+        --seeds "$SOAK_SEEDS" --ops 20000
+    result "model-access, seeds $SOAK_SEED..$last" $?
     st=0
-    for ((s = 1000; s < 1000 + SOAK_SEEDS; s++)); do
-        GM_DEBUG_VERIFY=1 "$BUILD_ASAN/tests/model/prop-flatview" \
-            --seed "$s" --ops 5000 >/dev/null || { st=1; echo "seed $s"; }
+    for ((s = SOAK_SEED; s <= last; s++)); do
+        if ! GM_DEBUG_VERIFY=1 "$BUILD_ASAN/tests/model/prop-flatview" \
+            --seed "$s" --ops 5000 >/dev/null; then
+            st=1
+            echo "fuzz: prop-flatview failed with --seed $s --ops 5000"
+        fi
     done
-    result "prop-flatview with GM_DEBUG_VERIFY, $SOAK_SEEDS seeds" $st
+    result "prop-flatview with GM_DEBUG_VERIFY, seeds $SOAK_SEED..$last" $st
 else
     result "sanitizer build ($BUILD_ASAN)" 1
 fi

@@ -10,6 +10,16 @@
  * writes of 1..64 bytes, loads and stores of 1, 2, 4 or 8 bytes in a random
  * byte order, aimed mostly at region boundaries.
  *
+ * Four seeds in ten keep the tree in a 64 KiB root. The others use a root
+ * of 2^64 bytes and place the root's children in two to four 64 KiB
+ * windows spread over the whole 64-bit space: around a multiple of 2^21,
+ * 2^30, 2^39, 2^48 or 2^57 (a small multiple, or one with random upper
+ * bits), at the top of the space and at 0. A quarter of those placements
+ * straddle the window's block boundary, or end at 2^64 - 1 in the top
+ * window, and moves may jump from one window to another: deep paths of
+ * the dispatch radix, sub-page pieces at high addresses, ranges ending at
+ * the last byte of the space.
+ *
  * Every access is also computed by a reference written here: each byte is
  * resolved by walking our own copy of the tree as QEMU renders it (first
  * enabled child in priority order, then most recently added, wins; a
@@ -34,8 +44,11 @@
  * Compared: the result, the bytes or value, the exact sequence of device
  * callbacks (offset, size, data) and, after writes, all RAM contents.
  *
- * Usage: model-access [--seed N] [--seeds K] [--ops N]. On a failure the
- * seed is printed; rerun it with --seed.
+ * Usage: model-access [--seed N] [--seeds K] [--ops N]: seeds N .. N+K-1
+ * (default 1 .. 20), printed first; `make check` passes fixed seeds, and
+ * only the soak runs of `make fuzz` (scripts/fuzz.sh) pick random ones. On
+ * a failure the seed is printed; rerun it with --seed. Ends with
+ * "N passed, N failed", counting seeds.
  */
 #include <inttypes.h>
 #include <stdbool.h>
@@ -46,7 +59,9 @@
 
 #include <guestmem/guestmem.h>
 
-#define ROOT_SIZE 0x10000u
+#define ROOT_SIZE 0x10000u /* the root, in the seeds that keep it small */
+#define WIN_SPAN 0x10000u  /* a window of the 2^64 root */
+#define MAXWIN 4
 #define MAXN 64
 #define MAXKIDS 48
 #define MAXCALLS 512
@@ -69,6 +84,7 @@ struct mnode {
     enum mkind kind;
     gm_region *r; /* one reference held by the model */
     uint64_t size;
+    bool whole;   /* the root of 2^64 bytes (size is then meaningless) */
     uint8_t *shadow; /* expected contents (RAM, ROM, ROM device) */
     uint8_t *host;   /* gm_region_ram_ptr() */
     int parent;      /* -1: not placed */
@@ -94,10 +110,24 @@ struct call {
     uint64_t data;
 };
 
+/*
+ * A window of the 2^64 root: [base, base + WIN_SPAN). @bnd is the block
+ * boundary in its middle (a multiple of 2^21 .. 2^57, or of 2^12 for the
+ * window at 0); the window at the top of the space has @top set instead.
+ */
+struct window {
+    uint64_t base;
+    uint64_t bnd;
+    bool top;
+};
+
 struct model {
     gm_system *sys;
     gm_space *as;
     int root;
+    bool high; /* a 2^64 root with windows (else a 64 KiB root) */
+    int nwin;
+    struct window win[MAXWIN];
     int nn;
     struct mnode n[MAXN];
     uint64_t seqctr;
@@ -263,7 +293,7 @@ static uint64_t random_size(struct model *m)
     }
 }
 
-static int new_node(struct model *m, enum mkind k, uint64_t size, int target,
+static int new_node(struct model *m, enum mkind k, gm_u128 size, int target,
                     uint64_t alias_off)
 {
     int id = m->nn++;
@@ -273,7 +303,8 @@ static int new_node(struct model *m, enum mkind k, uint64_t size, int target,
 
     memset(n, 0, sizeof(*n));
     n->kind = k;
-    n->size = size;
+    n->whole = size == GM_SIZE_2_64;
+    n->size = n->whole ? UINT64_MAX : (uint64_t)size;
     n->parent = -1;
     n->enabled = true;
     n->target = -1;
@@ -317,15 +348,15 @@ static int new_node(struct model *m, enum mkind k, uint64_t size, int target,
     }
     if (has_ram(k)) {
         n->host = gm_region_ram_ptr(n->r);
-        n->shadow = malloc(size);
+        n->shadow = malloc(n->size);
         if (!n->shadow || !n->host) {
             fprintf(stderr, "no memory\n");
             exit(2);
         }
-        for (uint64_t i = 0; i < size; i++) {
+        for (uint64_t i = 0; i < n->size; i++) {
             n->shadow[i] = (uint8_t)mix(((uint64_t)id << 32) ^ i);
         }
-        memcpy(n->host, n->shadow, size);
+        memcpy(n->host, n->shadow, n->size);
     }
     return id;
 }
@@ -390,6 +421,74 @@ static int random_prio(struct model *m)
     return (int)rnd_below(m, 4) - 1;
 }
 
+/*
+ * The windows of a 2^64 root: one around a block boundary of a radix
+ * level, then up to three more of any kind (another boundary, the top of
+ * the space, or 0).
+ */
+static void make_windows(struct model *m)
+{
+    static const unsigned shift[] = {21, 30, 39, 48, 57};
+
+    m->nwin = 2 + (int)rnd_below(m, MAXWIN - 1);
+    for (int i = 0; i < m->nwin; i++) {
+        struct window *w = &m->win[i];
+        unsigned kind = i == 0 ? 0 : (unsigned)rnd_below(m, 4);
+
+        memset(w, 0, sizeof(*w));
+        if (kind <= 1) {
+            unsigned sh = shift[rnd_below(m, 5)];
+            /* A small multiple, or random bits up to 2^63 above @sh. */
+            uint64_t k = rnd_below(m, 2) ? 1 + rnd_below(m, 3)
+                                         : (rnd(m) >> (sh + 1)) | 1;
+
+            w->bnd = k << sh;
+            w->base = w->bnd - WIN_SPAN / 2;
+        } else if (kind == 2) {
+            w->top = true;
+            w->base = (uint64_t)(GM_SIZE_2_64 - WIN_SPAN);
+        } else {
+            w->base = 0;
+            w->bnd = WIN_SPAN / 2;
+        }
+    }
+}
+
+/* Whether a region of @size fits at @addr below 2^64. */
+static bool fits(uint64_t addr, uint64_t size)
+{
+    return (gm_u128)addr + size <= GM_SIZE_2_64;
+}
+
+/*
+ * An address for a child of @size in @p: anywhere in a small parent. In a
+ * 2^64 root, in a window: three times in four anywhere in it, else across
+ * its block boundary (or ending at 2^64 - 1 in the top window); never
+ * past 2^64.
+ */
+static uint64_t place_addr(struct model *m, int p, uint64_t size)
+{
+    const struct window *w;
+    uint64_t a;
+
+    if (!m->n[p].whole) {
+        return rnd_below(m, m->n[p].size);
+    }
+    w = &m->win[rnd_below(m, (uint64_t)m->nwin)];
+    if (rnd_below(m, 4) != 0) {
+        a = w->base + rnd_below(m, WIN_SPAN);
+    } else if (w->top) {
+        a = (uint64_t)(GM_SIZE_2_64 - size);
+    } else {
+        /* At least the boundary's last byte below and first byte above. */
+        a = w->bnd - 1 - rnd_below(m, size > 1 ? size - 1 : 1);
+    }
+    if (!fits(a, size)) {
+        a = (uint64_t)(GM_SIZE_2_64 - size);
+    }
+    return a;
+}
+
 static void build(struct model *m)
 {
     static const enum mkind leaf_kinds[] = {M_RAM, M_RAM, M_RAM,    M_ROM, M_IO,
@@ -398,7 +497,13 @@ static void build(struct model *m)
     int targets[MAXN], nt = 0;
     int fronts[4], nf = 1;
 
-    m->root = new_node(m, M_CONT, ROOT_SIZE, -1, 0);
+    m->high = rnd_below(m, 10) >= 4;
+    if (m->high) {
+        make_windows(m);
+        m->root = new_node(m, M_CONT, GM_SIZE_2_64, -1, 0);
+    } else {
+        m->root = new_node(m, M_CONT, ROOT_SIZE, -1, 0);
+    }
     m->n[m->root].front = true;
     fronts[0] = m->root;
 
@@ -432,14 +537,16 @@ static void build(struct model *m)
     for (int i = 0, nc = (int)rnd_below(m, 3); i < nc; i++) {
         int id = new_node(m, M_CONT, 0x200 + rnd_below(m, 0x4000), -1, 0);
         m->n[id].front = true;
-        place(m, m->root, id, rnd_below(m, ROOT_SIZE), random_prio(m));
+        place(m, m->root, id, place_addr(m, m->root, m->n[id].size),
+              random_prio(m));
         fronts[nf++] = id;
     }
     /* Place most unplaced backing regions in the root. */
     for (int i = 0; i < nt; i++) {
         int id = targets[i];
         if (m->n[id].parent < 0 && rnd_below(m, 10) < 7) {
-            place(m, m->root, id, rnd_below(m, ROOT_SIZE), random_prio(m));
+            place(m, m->root, id, place_addr(m, m->root, m->n[id].size),
+                  random_prio(m));
         }
     }
     /* Aliases onto backing regions and onto earlier aliases. */
@@ -451,7 +558,7 @@ static void build(struct model *m)
         int id = new_node(m, M_ALIAS, size, t, off);
         int f = fronts[rnd_below(m, nf)];
 
-        place(m, f, id, rnd_below(m, m->n[f].size), random_prio(m));
+        place(m, f, id, place_addr(m, f, size), random_prio(m));
         targets[nt++] = id;
     }
     /* A few disabled and read-only ones. */
@@ -518,7 +625,8 @@ static void mutate(struct model *m, char *what, size_t wlen)
             return;
         }
         n = &m->n[id];
-        a = rnd_below(m, m->n[n->parent].size);
+        /* In a 2^64 root, possibly into another window. */
+        a = place_addr(m, n->parent, n->size);
         rc = gm_region_set_address(n->r, a, NULL);
         if (a != n->addr) {
             n->seq = ++m->seqctr;
@@ -575,6 +683,10 @@ static void mutate(struct model *m, char *what, size_t wlen)
         }
         n = &m->n[id];
         n->size = 1 + rnd_below(m, m->n[n->target].size + 0x20);
+        if (n->parent >= 0 && !fits(n->addr, n->size)) {
+            /* Placed near the top: it must still end by 2^64. */
+            n->size = (uint64_t)(GM_SIZE_2_64 - n->addr);
+        }
         rc = gm_region_set_size(n->r, n->size, NULL);
         snprintf(what, wlen, "node %d size=%#" PRIx64, id, n->size);
         break;
@@ -600,7 +712,7 @@ static bool resolve_in(struct model *m, int id, uint64_t o, bool ro,
 {
     const struct mnode *n = &m->n[id];
 
-    if (!n->enabled || o >= n->size) {
+    if (!n->enabled || (!n->whole && o >= n->size)) {
         return false;
     }
     ro = ro || n->readonly;
@@ -926,7 +1038,8 @@ static void dump_tree(struct model *m, int id, int depth)
     fprintf(stderr,
             "%*s[%d] %s%d @%#" PRIx64 " size %#" PRIx64 " prio %d seq %" PRIu64
             "%s%s",
-            depth * 2, "", id, kind_names[n->kind], id, n->addr, n->size,
+            depth * 2, "", id, kind_names[n->kind], id, n->addr,
+            n->whole ? 0 : n->size,
             n->prio, n->seq, n->enabled ? "" : " disabled",
             n->readonly ? " ro" : "");
     if (n->kind == M_ALIAS) {
@@ -953,6 +1066,13 @@ static void dump(struct model *m)
 {
     fprintf(stderr, "tree (children from the last to render to the "
                     "first):\n");
+    if (m->high) {
+        fprintf(stderr, "  (root of 2^64 bytes; windows at");
+        for (int i = 0; i < m->nwin; i++) {
+            fprintf(stderr, " %#" PRIx64, m->win[i].base);
+        }
+        fprintf(stderr, ")\n");
+    }
     dump_tree(m, m->root, 1);
     fprintf(stderr, "unplaced:\n");
     for (int i = 1; i < m->nn; i++) {
@@ -962,11 +1082,34 @@ static void dump(struct model *m)
     }
 }
 
+/* Anywhere in the small root or in a window, and a little past it. */
+static uint64_t anywhere(struct model *m)
+{
+    const struct window *w;
+
+    if (!m->high) {
+        return rnd_below(m, ROOT_SIZE + 0x100);
+    }
+    w = &m->win[rnd_below(m, (uint64_t)m->nwin)];
+    /* Past the top window's end: wraps to the bottom of the space. */
+    return w->base - 0x100 + rnd_below(m, WIN_SPAN + 0x200);
+}
+
+/*
+ * The first address of an access of @len bytes near @a that does not run
+ * past 2^64 (what an access wrapping around the space should do is not
+ * what this test is about).
+ */
+static uint64_t clamp_end(uint64_t a, uint64_t len)
+{
+    return fits(a, len) ? a : (uint64_t)(GM_SIZE_2_64 - len);
+}
+
 /* An address near a region boundary most of the time. */
 static uint64_t random_addr(struct model *m)
 {
     if (rnd_below(m, 4) == 0) {
-        return rnd_below(m, ROOT_SIZE + 0x100);
+        return anywhere(m);
     }
     for (int tries = 0; tries < 20; tries++) {
         int id = random_placed(m);
@@ -984,7 +1127,7 @@ static uint64_t random_addr(struct model *m)
         edge = base + (rnd_below(m, 2) ? m->n[id].size : 0);
         return edge - 40 + rnd_below(m, 80);
     }
-    return rnd_below(m, ROOT_SIZE + 0x100);
+    return anywhere(m);
 }
 
 /*
@@ -1013,9 +1156,10 @@ static bool check_ldst(struct model *m, bool w, uint64_t v, uint64_t x,
 /* A window for a cache: mostly around a region's edge, up to 2 pages. */
 static void cache_remake(struct model *m, int i)
 {
-    uint64_t addr = random_addr(m) & 0xffffffffu;
+    uint64_t addr = random_addr(m);
     uint64_t len = 1 + rnd_below(m, rnd_below(m, 2) ? 64 : 0x2000);
 
+    addr = clamp_end(addr, len);
     gm_cache_destroy(&m->cache[i]);
     if (gm_cache_init(&m->cache[i], m->as, addr, len, rnd_below(m, 2) != 0,
                       NULL)) {
@@ -1060,7 +1204,7 @@ static bool one_access(struct model *m, char *what, size_t wlen)
 {
     static const enum gm_endian ends[] = {GM_ENDIAN_NATIVE, GM_ENDIAN_LITTLE,
                                           GM_ENDIAN_BIG};
-    uint64_t addr = random_addr(m) & 0xffffffffu;
+    uint64_t addr = random_addr(m);
     unsigned op = (unsigned)rnd_below(m, 26);
     enum gm_result got, want;
 
@@ -1073,6 +1217,7 @@ static bool one_access(struct model *m, char *what, size_t wlen)
     if (op < 7) {
         uint8_t a[64], x[64];
         unsigned len = 1 + (unsigned)rnd_below(m, 64);
+        addr = clamp_end(addr, len);
         snprintf(what, wlen, "read %#" PRIx64 " len %u", addr, len);
         memset(a, 0x5a, sizeof(a));
         got = gm_space_read(m->as, addr, a, len, GM_ATTRS_DEFAULT);
@@ -1094,6 +1239,7 @@ static bool one_access(struct model *m, char *what, size_t wlen)
         for (unsigned i = 0; i < len; i++) {
             d[i] = (uint8_t)rnd(m);
         }
+        addr = clamp_end(addr, len);
         snprintf(what, wlen, "write %#" PRIx64 " len %u", addr, len);
         got = gm_space_write(m->as, addr, d, len, GM_ATTRS_DEFAULT);
         want = ref_rw(m, addr, d, len, true);
@@ -1105,6 +1251,7 @@ static bool one_access(struct model *m, char *what, size_t wlen)
         enum gm_endian e = ends[rnd_below(m, 3)];
         bool w = op >= 16;
         uint64_t v = rnd(m), x = v;
+        addr = clamp_end(addr, size);
         snprintf(what, wlen, "%s %#" PRIx64 " size %u endian %d val %#" PRIx64,
                  w ? "store" : "load", addr, size, e, v);
         if (w) {
@@ -1185,13 +1332,15 @@ int main(int argc, char **argv)
 {
     uint64_t first = 1;
     unsigned seeds = 20, ops = 5000, failed = 0;
+    bool one = false, many = false;
 
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
             first = strtoull(argv[++i], NULL, 0);
-            seeds = 1;
+            one = true;
         } else if (!strcmp(argv[i], "--seeds") && i + 1 < argc) {
             seeds = (unsigned)strtoul(argv[++i], NULL, 0);
+            many = true;
         } else if (!strcmp(argv[i], "--ops") && i + 1 < argc) {
             ops = (unsigned)strtoul(argv[++i], NULL, 0);
         } else {
@@ -1201,6 +1350,13 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    /* --seed alone replays one seed, whatever the order of the options. */
+    if (one && !many) {
+        seeds = 1;
+    }
+    printf("model-access: seeds %" PRIu64 "..%" PRIu64 ", %u accesses each\n",
+           first, first + seeds - 1, ops);
+    fflush(stdout);
     for (unsigned s = 0; s < seeds; s++) {
         /* The tree is printed for the first failing seed only. */
         if (!run_seed(first + s, ops, failed == 0)) {
@@ -1208,5 +1364,6 @@ int main(int argc, char **argv)
         }
     }
     printf("%u seeds x %u accesses: %u failed\n", seeds, ops, failed);
+    printf("%u passed, %u failed\n", seeds - failed, failed);
     return failed ? 1 : 0;
 }

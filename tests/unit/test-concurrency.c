@@ -4,16 +4,24 @@
  *
  * Four threads load, read across ranges, load through access caches (moved
  * to another page now and then) and DMA-map guest memory as fast as they
- * can while the main thread makes 10,000 commits that add, move and
- * remove RAM regions. Every region is filled with its own byte value, so a
- * value read must be one some committed view could give: eight equal bytes
- * of a region's value (OK), or all-ones with a decode error (a hole). Run
- * under ThreadSanitizer in `make check` (suite "concurrency") and under
- * ASan like every test: no race, no use-after-free, no leak.
+ * can while the main thread makes at least 10,000 commits that add, move
+ * and remove RAM regions. Every region is filled with its own byte value,
+ * so a value read must be one some committed view could give: eight equal
+ * bytes of a region's value (OK), or a decode error with the value the
+ * space gives for unassigned reads (a hole), read once before the threads
+ * start. Run under ThreadSanitizer in `make check` (suite "concurrency")
+ * and under ASan like every test: no race, no use-after-free, no leak.
  *
  * A second test has an MMIO callback commit on one thread while another
  * thread commits in a loop: no deadlock between the writer lock and the
  * grace periods the writer waits for.
+ *
+ * No outcome depends on timing. The threads meet at a start barrier, the
+ * readers read until the writer is done, and the writer keeps committing
+ * past its quota until every reader has done its share of accesses after
+ * the barrier: on a loaded machine the writer may finish its quota before
+ * a reader is even scheduled, and the overlap the test is about would then
+ * not happen. A deadlock is caught by alarm().
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -26,34 +34,67 @@
 
 enum { NREG = 32, NREADERS = 4, COMMITS = 10000 };
 
+/*
+ * Accesses each reader makes while the writer commits (counted from the
+ * start barrier), and committing MMIO reads the second test waits for.
+ */
+enum { READER_SHARE = 2000, MMIO_READS = 1000 };
+
 struct shared {
     gm_space *as;
+    uint64_t hole; /* what a load of an unassigned address gives */
+    pthread_barrier_t start;
     atomic_int stop;
     atomic_long accesses;
     atomic_long bad;
     atomic_long maps;
     atomic_long cached;
+    atomic_int next_id;
+    atomic_long done[NREADERS]; /* accesses per reader since the barrier */
 };
 
-static bool good_value(enum gm_result r, uint64_t v)
+static bool good_value(const struct shared *sh, enum gm_result r,
+                       uint64_t v)
 {
     uint8_t b = (uint8_t)v;
 
     if (r == GM_RESULT_OK) {
         return b >= 1 && b <= NREG && v == b * 0x0101010101010101ULL;
     }
-    return r == GM_RESULT_DECODE_ERROR && v == UINT64_MAX;
+    return r == GM_RESULT_DECODE_ERROR && v == sh->hole;
+}
+
+/*
+ * Whether the writer may stop: every reader did its share, or one failed
+ * (it counted the failure in sh->bad and may have stopped reading).
+ */
+static bool readers_done(struct shared *sh)
+{
+    if (atomic_load(&sh->bad)) {
+        return true;
+    }
+    for (int i = 0; i < NREADERS; i++) {
+        if (atomic_load(&sh->done[i]) < READER_SHARE) {
+            return false;
+        }
+    }
+    return true;
 }
 
 static void *reader(void *arg)
 {
     struct shared *sh = arg;
-    unsigned s = (unsigned)(uintptr_t)&s;
+    int id = atomic_fetch_add(&sh->next_id, 1);
+    /* A fixed sequence per reader: runs differ only in the interleaving. */
+    unsigned s = 12345u + (unsigned)id * 7919u;
     struct gm_cache c;
     long n = 0;
+    int ret;
 
     /* (Failures are counted in sh->bad: the harness is not thread-safe.) */
-    if (gm_cache_init(&c, sh->as, 0, 0x1000, false, NULL)) {
+    ret = gm_cache_init(&c, sh->as, 0, 0x1000, false, NULL);
+    pthread_barrier_wait(&sh->start);
+    if (ret) {
         atomic_fetch_add(&sh->bad, 1);
         return NULL;
     }
@@ -76,7 +117,7 @@ static void *reader(void *arg)
             v = 0;
             r = gm_cache_load(&c, ((s >> (i * 3)) & 0x1ff) * 8, 8,
                               GM_ENDIAN_LITTLE, &v);
-            if (!good_value(r, v)) {
+            if (!good_value(sh, r, v)) {
                 atomic_fetch_add(&sh->bad, 1);
             }
             atomic_fetch_add_explicit(&sh->cached, 1, memory_order_relaxed);
@@ -84,7 +125,7 @@ static void *reader(void *arg)
         addr = ((s >> 8) % 0x40000) & ~7ull;
         r = gm_space_load(sh->as, addr, 8, GM_ENDIAN_LITTLE, &v,
                           GM_ATTRS_DEFAULT);
-        if (!good_value(r, v)) {
+        if (!good_value(sh, r, v)) {
             atomic_fetch_add(&sh->bad, 1);
         }
         len = 64;
@@ -102,6 +143,7 @@ static void *reader(void *arg)
             atomic_fetch_add(&sh->maps, 1);
         }
         atomic_fetch_add(&sh->accesses, 1);
+        atomic_fetch_add(&sh->done[id], 1);
     }
     gm_cache_destroy(&c);
     return NULL;
@@ -123,10 +165,23 @@ static void test_readers_vs_commits(void)
         memset(gm_region_ram_ptr(r[i]), i + 1, 0x1000);
     }
     sh.as = gm_space_new(sys, root, "memory", NULL);
+    /*
+     * Nothing is mapped yet. The value of unassigned reads is the space's
+     * (all-ones as in QEMU's old default, or 0): the test takes it as is.
+     */
+    CHECK_EQ_INT(gm_space_load(sh.as, 0, 8, GM_ENDIAN_LITTLE, &sh.hole,
+                               GM_ATTRS_DEFAULT),
+                 GM_RESULT_DECODE_ERROR);
+    pthread_barrier_init(&sh.start, NULL, NREADERS + 1);
     for (int i = 0; i < NREADERS; i++) {
-        CHECK_EQ_INT(pthread_create(&t[i], NULL, reader, &sh), 0);
+        /* A reader that does not start would leave the barrier waiting. */
+        if (pthread_create(&t[i], NULL, reader, &sh) != 0) {
+            HARNESS_FAIL("pthread_create failed");
+            exit(1);
+        }
     }
-    while (commits < COMMITS) {
+    pthread_barrier_wait(&sh.start);
+    while (commits < COMMITS || !readers_done(&sh)) {
         gm_region *x;
         uint64_t addr;
         int ret;
@@ -148,12 +203,15 @@ static void test_readers_vs_commits(void)
     for (int i = 0; i < NREADERS; i++) {
         pthread_join(t[i], NULL);
     }
+    pthread_barrier_destroy(&sh.start);
     printf("# %d commits, %ld accesses, %ld cached loads, %ld maps\n",
            commits, atomic_load(&sh.accesses), atomic_load(&sh.cached),
            atomic_load(&sh.maps));
     CHECK_EQ_INT(atomic_load(&sh.bad), 0);
-    CHECK(atomic_load(&sh.accesses) > 0);
-    CHECK(atomic_load(&sh.cached) > 0);
+    for (int i = 0; i < NREADERS; i++) {
+        CHECK(atomic_load(&sh.done[i]) >= READER_SHARE);
+    }
+    CHECK(atomic_load(&sh.cached) >= 4L * NREADERS * READER_SHARE);
     CHECK_EQ_INT(gm_space_destroy(sh.as, NULL), 0);
     for (int i = 0; i < NREG; i++) {
         gm_region_unref(r[i]);
@@ -170,8 +228,10 @@ static void test_readers_vs_commits(void)
 struct mmio_commit {
     gm_space *as;
     gm_region *toggled; /* flipped by the callback */
+    pthread_barrier_t start;
     atomic_int stop;
     atomic_long reads;
+    atomic_long bad;
 };
 
 static uint64_t committing_read(void *opaque, uint64_t off, unsigned size)
@@ -194,13 +254,18 @@ static void *mmio_reader(void *arg)
 {
     struct mmio_commit *mc = arg;
 
+    pthread_barrier_wait(&mc->start);
     while (!atomic_load(&mc->stop)) {
         uint64_t v = 0;
-        gm_space_load(mc->as, 0x10000, 4, GM_ENDIAN_LITTLE, &v,
-                      GM_ATTRS_DEFAULT);
-        if (v == 0x5a) {
-            atomic_fetch_add(&mc->reads, 1);
+        enum gm_result r;
+
+        r = gm_space_load(mc->as, 0x10000, 4, GM_ENDIAN_LITTLE, &v,
+                          GM_ATTRS_DEFAULT);
+        /* The device never moves: every load reaches its callback. */
+        if (r != GM_RESULT_OK || v != 0x5a) {
+            atomic_fetch_add(&mc->bad, 1);
         }
+        atomic_fetch_add(&mc->reads, 1);
     }
     return NULL;
 }
@@ -211,6 +276,7 @@ static void test_mmio_callback_commits(void)
     gm_system *sys = gm_system_new(NULL);
     gm_region *root, *dev, *ram, *flip;
     pthread_t t;
+    int commits = 0;
 
     root = gm_region_new_container(sys, "root", GM_SIZE_2_64, NULL);
     dev = gm_region_new_io(sys, "dev", 0x1000, &committing_ops, &mc, NULL);
@@ -221,15 +287,29 @@ static void test_mmio_callback_commits(void)
     CHECK_EQ_INT(gm_region_add_subregion(root, 0x20000, ram, NULL), 0);
     CHECK_EQ_INT(gm_region_add_subregion(root, 0x30000, flip, NULL), 0);
     mc.as = gm_space_new(sys, root, "memory", NULL);
-    CHECK_EQ_INT(pthread_create(&t, NULL, mmio_reader, &mc), 0);
-    for (int i = 0; i < COMMITS / 2; i++) {
-        CHECK_EQ_INT(gm_region_set_enabled(ram, i & 1, NULL), 0);
+    pthread_barrier_init(&mc.start, NULL, 2);
+    if (pthread_create(&t, NULL, mmio_reader, &mc) != 0) {
+        HARNESS_FAIL("pthread_create failed");
+        exit(1);
+    }
+    pthread_barrier_wait(&mc.start);
+    /*
+     * Commit until the reader's callbacks have committed MMIO_READS times
+     * in between (or it saw a wrong value): 5,000 commits alone can be
+     * over before the reader runs at all.
+     */
+    while (commits < COMMITS / 2 ||
+           (atomic_load(&mc.reads) < MMIO_READS && !atomic_load(&mc.bad))) {
+        CHECK_EQ_INT(gm_region_set_enabled(ram, commits & 1, NULL), 0);
+        commits++;
     }
     atomic_store(&mc.stop, 1);
     pthread_join(t, NULL);
-    printf("# %d commits here, %ld committing MMIO reads there\n",
-           COMMITS / 2, atomic_load(&mc.reads));
-    CHECK(atomic_load(&mc.reads) > 0);
+    pthread_barrier_destroy(&mc.start);
+    printf("# %d commits here, %ld committing MMIO reads there\n", commits,
+           atomic_load(&mc.reads));
+    CHECK_EQ_INT(atomic_load(&mc.bad), 0);
+    CHECK(atomic_load(&mc.reads) >= MMIO_READS);
     CHECK_EQ_INT(gm_space_destroy(mc.as, NULL), 0);
     gm_region_unref(dev);
     gm_region_unref(ram);

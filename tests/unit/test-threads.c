@@ -9,6 +9,12 @@
  * non-overlapping, non-empty, each naming a region, and gm_flatview_lookup
  * agreeing with the walk. Run under ASan and TSan this also checks that a
  * view is never freed while a reader holds it.
+ *
+ * The threads meet at a start barrier, the readers walk until the writer
+ * is done, and the writer keeps changing the topology past its 2000
+ * changes until every reader has walked VIEW_SHARE views since the
+ * barrier, so readers and commits always overlap whatever the scheduling;
+ * nothing depends on timing, and alarm() catches a deadlock.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -17,8 +23,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <sched.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <guestmem/guestmem.h>
 
@@ -28,11 +34,14 @@
 #define NR_REGIONS 16
 #define NR_CHANGES 2000
 #define ROOT_SIZE 0x40000
+#define VIEW_SHARE 200 /* views each reader walks while the writer commits */
 
 struct reader {
     pthread_t thread;
     gm_space *as;
+    pthread_barrier_t *start;
     atomic_bool *stop;
+    atomic_bool quit; /* stopped early on an error */
     atomic_ulong views;
     unsigned long bad;
     char first_error[160];
@@ -83,12 +92,14 @@ static void *reader_main(void *arg)
 {
     struct reader *rd = arg;
 
+    pthread_barrier_wait(rd->start);
     while (!atomic_load_explicit(rd->stop, memory_order_acquire)) {
         gm_flatview *fv = gm_space_get_flatview(rd->as);
         struct walk w = {.rd = rd, .fv = fv};
 
         if (fv == NULL) {
             reader_error(rd, "NULL view", 0);
+            atomic_store(&rd->quit, true);
             break;
         }
         gm_flatview_foreach(fv, check_range, &w);
@@ -101,6 +112,18 @@ static void *reader_main(void *arg)
     return NULL;
 }
 
+/* Whether every reader walked its share of views (or gave up). */
+static bool readers_done(struct reader *rd)
+{
+    for (int i = 0; i < NR_READERS; i++) {
+        if (!atomic_load(&rd[i].quit) &&
+            atomic_load(&rd[i].views) < VIEW_SHARE) {
+            return false;
+        }
+    }
+    return true;
+}
+
 static void test_readers_during_commits(void)
 {
     gm_system *sys = gm_system_new(NULL);
@@ -108,6 +131,7 @@ static void test_readers_during_commits(void)
     gm_space *as = gm_space_new(sys, root, "mem", NULL);
     gm_region *r[NR_REGIONS];
     struct reader rd[NR_READERS];
+    pthread_barrier_t start;
     atomic_bool stop = false;
     unsigned changes = 0;
     int failures = 0;
@@ -123,24 +147,27 @@ static void test_readers_during_commits(void)
                                                      r[i], i % 3 - 1, NULL),
                      0);
     }
+    pthread_barrier_init(&start, NULL, NR_READERS + 1);
     for (int i = 0; i < NR_READERS; i++) {
         memset(&rd[i], 0, sizeof(rd[i]));
         atomic_init(&rd[i].views, 0);
+        atomic_init(&rd[i].quit, false);
         rd[i].as = as;
+        rd[i].start = &start;
         rd[i].stop = &stop;
-        CHECK_EQ_INT(pthread_create(&rd[i].thread, NULL, reader_main, &rd[i]),
-                     0);
-    }
-
-    /* Let every reader get going first. */
-    for (int i = 0; i < NR_READERS; i++) {
-        while (atomic_load(&rd[i].views) == 0) {
-            sched_yield();
+        /* A reader that does not start would leave the barrier waiting. */
+        if (pthread_create(&rd[i].thread, NULL, reader_main, &rd[i]) != 0) {
+            HARNESS_FAIL("pthread_create failed");
+            exit(1);
         }
     }
+    pthread_barrier_wait(&start);
 
-    /* 2000 changes; every 50th iteration groups three in a transaction. */
-    for (unsigned i = 0; changes < NR_CHANGES; i++) {
+    /*
+     * At least 2000 changes, and more until the readers walked their
+     * share; every 50th iteration groups three in a transaction.
+     */
+    for (unsigned i = 0; changes < NR_CHANGES || !readers_done(rd); i++) {
         gm_region *x = r[i % NR_REGIONS];
         bool txn = i % 50 == 0;
         int ret = 0;
@@ -185,8 +212,10 @@ static void test_readers_during_commits(void)
             HARNESS_FAIL("reader %d: %lu bad views, first: %s", i, rd[i].bad,
                          rd[i].first_error);
         }
-        CHECK(atomic_load(&rd[i].views) > 0);
+        CHECK(atomic_load(&rd[i].views) >= VIEW_SHARE);
     }
+    pthread_barrier_destroy(&start);
+    printf("# %u changes\n", changes);
     CHECK_EQ_INT(failures, 0);
 
     for (int i = 0; i < NR_REGIONS; i++) {
@@ -198,6 +227,8 @@ static void test_readers_during_commits(void)
 
 int main(void)
 {
+    /* A deadlock must fail the test, not hang it. */
+    alarm(100);
     RUN(test_readers_during_commits);
     return harness_done();
 }
