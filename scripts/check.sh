@@ -123,7 +123,7 @@ run_config "sanitizers" "$BUILD_ASAN" 3 -Dbuildtype=debugoptimized \
 echo "=== check: threads ($BUILD_TSAN) ==="
 if setup "$BUILD_TSAN" -Dbuildtype=debugoptimized -Db_sanitize=thread \
         -Db_lundef=false &&
-    ninja -C "$BUILD_TSAN" tests/unit/test-concurrency; then
+    ninja -C "$BUILD_TSAN" tests/unit/test-concurrency tests/unit/test-threads; then
     rm -f "$BUILD_TSAN/meson-logs/testlog.json"
     TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1} \
         meson test -C "$BUILD_TSAN" --no-rebuild --suite concurrency \
