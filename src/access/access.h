@@ -15,11 +15,13 @@ struct gm_map_client;
 
 #define GM_DMA_INLINE_BUCKETS 8
 
-/* Per space: access caches by window, and DMA bookkeeping. */
+struct gm_cache_link;
+
+/* Per space: its access caches, and DMA bookkeeping. */
 struct gm_space_access {
-    /* Access caches (cache.c); caches_lock protects them. */
-    pthread_mutex_t caches_lock;
-    struct gm_itree_node *caches;
+    /* Access caches (cache.c): lock protects the list and their cells. */
+    pthread_mutex_t lock;
+    struct gm_cache_link *caches;
     size_t nr_caches;
 
     /* DMA (dma.c); maps_lock protects what follows. */
@@ -46,13 +48,16 @@ void gm__access_space_fini(gm_space *as);
 size_t gm__access_nr_caches(gm_space *as);
 
 /*
- * A commit changed [lo, hi) of as's view: caches whose window meets it
- * resolve again. Writer lock held, after the view is published, between
- * lock and unlock (one hold for all of a commit's ranges).
+ * A commit changed [lo, hi) of the view published in cell: caches whose
+ * window meets it resolve again. Writer lock held, after the view is
+ * published, between lock and unlock (one hold for all of a commit's
+ * ranges).
  */
-void gm__access_caches_lock(gm_space *as);
-void gm__access_caches_stale(gm_space *as, uint64_t lo, gm_u128 hi);
-void gm__access_caches_unlock(gm_space *as);
+void gm__access_cell_lock(struct gm_viewcell *cell);
+void gm__access_cell_stale(struct gm_viewcell *cell, uint64_t lo, gm_u128 hi);
+void gm__access_cell_unlock(struct gm_viewcell *cell);
+/* as now reads another cell: its caches follow and resolve again. */
+void gm__access_space_moved(gm_space *as);
 
 /*
  * Shared by access/'s own files.

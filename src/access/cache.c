@@ -3,25 +3,31 @@
  * access/cache.c - access caches (QEMU's MemoryRegionCache).
  *
  * A device that keeps touching one window of guest memory (a virtqueue
- * ring) resolves it once. A space indexes its caches by window (an
- * interval treap), so a commit finds the caches its changed ranges meet in
- * O(log n + k) and leaves the others alone.
+ * ring) resolves it once. Caches are indexed by window (an interval treap)
+ * in the cell their space reads its view from (view/): a commit finds the
+ * caches its changed ranges meet in O(log n + k), however many spaces
+ * share the view, and leaves the others alone. A space that moves to
+ * another view state takes its caches along (each then resolves again).
  *
  * A cache's inline paths read only fast_rd / fast_wr and the fields the
  * owning thread wrote when it resolved the window. Commits never touch
  * those fields; they only lower fast_* to 0 and raise stale, under the
- * space's caches_lock, after the new view is published and before the
+ * cell's caches_lock, after the new view is published and before the
  * commit returns. The owner resolves again under the same lock, so either
  * it resolves after that commit (and sees the new view), or the commit's
  * invalidation lands after it: no interleaving leaves a stale window on
- * the fast path. Region references are dropped outside the lock (a last
- * unref takes the writer lock, which commits hold while taking this one).
+ * the fast path. A space's lock (taken first) keeps its caches in their
+ * cell while they resolve. Region references are dropped outside the
+ * locks (a last unref takes the writer lock, which commits hold while
+ * taking these).
  */
 #include "access.h"
 
 struct gm_cache_link {
-    struct gm_itree_node n; /* the window, in the space's index */
+    struct gm_itree_node n;     /* the window, in its cell's index */
     struct gm_cache *c;
+    struct gm_viewcell *cell;   /* whose index holds it */
+    struct gm_cache_link *prev, *next; /* the space's caches */
 };
 
 static void cache_set_fast(struct gm_cache *c, uint64_t rd, uint64_t wr,
@@ -32,8 +38,9 @@ static void cache_set_fast(struct gm_cache *c, uint64_t rd, uint64_t wr,
 }
 
 /*
- * Resolve the window against the space's current view (caches_lock held).
- * Returns the region reference the cache let go of.
+ * Resolve the window against the space's current view (the space's lock
+ * and its cell's caches_lock held). Returns the region reference the cache
+ * let go of.
  */
 static gm_region *cache_resolve(struct gm_cache *c)
 {
@@ -47,7 +54,7 @@ static gm_region *cache_resolve(struct gm_cache *c)
     c->mask = 0;
     c->writable = false;
     gm__rcu_read_lock();
-    rg = gm__dispatch_lookup(&gm__rcu_load(c->as->view)->disp, c->addr);
+    rg = gm__dispatch_lookup(&gm__space_view(c->as)->disp, c->addr);
     if (rg && c->addr + c->len - 1 <= rg->last && gm__is_direct_read(rg)) {
         c->offset = rg->offset + (c->addr - rg->start);
         c->ptr = (uint8_t *)rg->mr->ram + c->offset;
@@ -81,9 +88,13 @@ static void cache_sync(struct gm_cache *c)
                               memory_order_relaxed)) {
         return;
     }
-    pthread_mutex_lock(&c->as->acc->caches_lock);
+    struct gm_cache_link *l = c->link;
+
+    pthread_mutex_lock(&c->as->acc->lock);
+    pthread_mutex_lock(&l->cell->caches_lock);
     old = cache_resolve(c);
-    pthread_mutex_unlock(&c->as->acc->caches_lock);
+    pthread_mutex_unlock(&l->cell->caches_lock);
+    pthread_mutex_unlock(&c->as->acc->lock);
     gm_region_unref(old);
 }
 
@@ -96,28 +107,51 @@ static void cache_stale_cb(struct gm_itree_node *n, void *opaque)
     cache_set_fast(c, 0, 0, memory_order_release);
 }
 
-void gm__access_caches_lock(gm_space *as)
+void gm__access_cell_lock(struct gm_viewcell *cell)
 {
-    pthread_mutex_lock(&as->acc->caches_lock);
+    pthread_mutex_lock(&cell->caches_lock);
 }
 
-void gm__access_caches_stale(gm_space *as, uint64_t lo, gm_u128 hi)
+void gm__access_cell_stale(struct gm_viewcell *cell, uint64_t lo, gm_u128 hi)
 {
-    gm__itree_query(as->acc->caches, lo, hi, cache_stale_cb, NULL);
+    gm__itree_query(cell->caches, lo, hi, cache_stale_cb, NULL);
 }
 
-void gm__access_caches_unlock(gm_space *as)
+void gm__access_cell_unlock(struct gm_viewcell *cell)
 {
-    pthread_mutex_unlock(&as->acc->caches_lock);
+    pthread_mutex_unlock(&cell->caches_lock);
+}
+
+void gm__access_space_moved(gm_space *as)
+{
+    struct gm_viewcell *to = atomic_load_explicit(&as->cell,
+                                                  memory_order_relaxed);
+
+    pthread_mutex_lock(&as->acc->lock);
+    for (struct gm_cache_link *l = as->acc->caches; l; l = l->next) {
+        if (l->cell != to) {
+            pthread_mutex_lock(&l->cell->caches_lock);
+            gm__itree_remove(&l->cell->caches, &l->n);
+            pthread_mutex_unlock(&l->cell->caches_lock);
+            l->cell = to;
+            pthread_mutex_lock(&to->caches_lock);
+            gm__itree_insert(&to->caches, &l->n);
+        } else {
+            pthread_mutex_lock(&to->caches_lock);
+        }
+        cache_stale_cb(&l->n, NULL); /* another view entirely */
+        pthread_mutex_unlock(&to->caches_lock);
+    }
+    pthread_mutex_unlock(&as->acc->lock);
 }
 
 size_t gm__access_nr_caches(gm_space *as)
 {
     size_t n;
 
-    pthread_mutex_lock(&as->acc->caches_lock);
+    pthread_mutex_lock(&as->acc->lock);
     n = as->acc->nr_caches;
-    pthread_mutex_unlock(&as->acc->caches_lock);
+    pthread_mutex_unlock(&as->acc->lock);
     return n;
 }
 
@@ -146,11 +180,19 @@ int gm_cache_init(struct gm_cache *c, gm_space *as, uint64_t addr,
     c->len = len;
     c->is_write = is_write;
     c->link = l;
-    pthread_mutex_lock(&as->acc->caches_lock);
-    gm__itree_insert(&as->acc->caches, &l->n);
+    pthread_mutex_lock(&as->acc->lock);
+    l->cell = atomic_load_explicit(&as->cell, memory_order_acquire);
+    l->next = as->acc->caches;
+    if (l->next) {
+        l->next->prev = l;
+    }
+    as->acc->caches = l;
     as->acc->nr_caches++;
+    pthread_mutex_lock(&l->cell->caches_lock);
+    gm__itree_insert(&l->cell->caches, &l->n);
     old = cache_resolve(c);
-    pthread_mutex_unlock(&as->acc->caches_lock);
+    pthread_mutex_unlock(&l->cell->caches_lock);
+    pthread_mutex_unlock(&as->acc->lock);
     gm_region_unref(old);
     return 0;
 }
@@ -162,14 +204,27 @@ void gm_cache_destroy(struct gm_cache *c)
     if (!c || !c->link) {
         return;
     }
-    pthread_mutex_lock(&c->as->acc->caches_lock);
-    gm__itree_remove(&c->as->acc->caches, &((struct gm_cache_link *)c->link)->n);
-    c->as->acc->nr_caches--;
+    struct gm_space_access *a = c->as->acc;
+    struct gm_cache_link *l = c->link;
+
+    pthread_mutex_lock(&a->lock);
+    if (l->prev) {
+        l->prev->next = l->next;
+    } else {
+        a->caches = l->next;
+    }
+    if (l->next) {
+        l->next->prev = l->prev;
+    }
+    a->nr_caches--;
+    pthread_mutex_lock(&l->cell->caches_lock);
+    gm__itree_remove(&l->cell->caches, &l->n);
     cache_set_fast(c, 0, 0, memory_order_relaxed);
     old = c->region;
     c->region = NULL;
     c->ptr = NULL;
-    pthread_mutex_unlock(&c->as->acc->caches_lock);
+    pthread_mutex_unlock(&l->cell->caches_lock);
+    pthread_mutex_unlock(&a->lock);
     free(c->link);
     c->link = NULL;
     gm_region_unref(old);
@@ -199,7 +254,7 @@ enum gm_result gm_cache_read(struct gm_cache *c, uint64_t off, void *buf,
         return GM_RESULT_OK;
     }
     gm__rcu_read_lock();
-    r = gm__view_rw(gm__rcu_load(c->as->view), c->addr + off, buf, len, false,
+    r = gm__view_rw(gm__space_view(c->as), c->addr + off, buf, len, false,
                 GM_ATTRS_DEFAULT);
     gm__rcu_read_unlock();
     return r;
@@ -223,7 +278,7 @@ enum gm_result gm_cache_write(struct gm_cache *c, uint64_t off,
         return GM_RESULT_OK;
     }
     gm__rcu_read_lock();
-    r = gm__view_rw(gm__rcu_load(c->as->view), c->addr + off, (void *)buf, len,
+    r = gm__view_rw(gm__space_view(c->as), c->addr + off, (void *)buf, len,
                 true, GM_ATTRS_DEFAULT);
     gm__rcu_read_unlock();
     return r;

@@ -156,12 +156,12 @@ int gm__access_space_init(gm_space *as)
     if (!a) {
         return -ENOMEM;
     }
-    if (pthread_mutex_init(&a->caches_lock, NULL)) {
+    if (pthread_mutex_init(&a->lock, NULL)) {
         free(a);
         return -ENOMEM;
     }
     if (pthread_mutex_init(&a->maps_lock, NULL)) {
-        pthread_mutex_destroy(&a->caches_lock);
+        pthread_mutex_destroy(&a->lock);
         free(a);
         return -ENOMEM;
     }
@@ -200,7 +200,7 @@ void gm__access_space_fini(gm_space *as)
         free(c);
     }
     pthread_mutex_destroy(&a->maps_lock);
-    pthread_mutex_destroy(&a->caches_lock);
+    pthread_mutex_destroy(&a->lock);
     free(a);
     as->acc = NULL;
 }

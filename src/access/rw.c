@@ -125,7 +125,7 @@ enum gm_result gm_space_read(gm_space *as, uint64_t addr, void *buf,
         return GM_RESULT_DECODE_ERROR;
     }
     gm__rcu_read_lock();
-    r = gm__view_rw(gm__rcu_load(as->view), addr, buf, len, false, attrs);
+    r = gm__view_rw(gm__space_view(as), addr, buf, len, false, attrs);
     gm__rcu_read_unlock();
     return r;
 }
@@ -139,7 +139,7 @@ enum gm_result gm_space_write(gm_space *as, uint64_t addr, const void *buf,
         return GM_RESULT_DECODE_ERROR;
     }
     gm__rcu_read_lock();
-    r = gm__view_rw(gm__rcu_load(as->view), addr, (void *)buf, len, true,
+    r = gm__view_rw(gm__space_view(as), addr, (void *)buf, len, true,
                 attrs);
     gm__rcu_read_unlock();
     return r;
@@ -161,7 +161,7 @@ enum gm_result gm_space_load(gm_space *as, uint64_t addr, unsigned size,
         return GM_RESULT_DECODE_ERROR;
     }
     gm__rcu_read_lock();
-    fv = gm__rcu_load(as->view);
+    fv = gm__space_view(as);
     rg = gm__dispatch_lookup(&fv->disp, addr);
     if (rg && addr + size - 1 <= rg->last && addr + size - 1 >= addr) {
         if (gm__is_direct_read(rg)) {
@@ -216,7 +216,7 @@ enum gm_result gm_space_store(gm_space *as, uint64_t addr, unsigned size,
     }
     gm__val_to_bytes(val, b, size, endian);
     gm__rcu_read_lock();
-    fv = gm__rcu_load(as->view);
+    fv = gm__space_view(as);
     rg = gm__dispatch_lookup(&fv->disp, addr);
     if (rg && gm__is_direct_write(rg) && !rg->readonly &&
         addr + size - 1 <= rg->last && addr + size - 1 >= addr) {

@@ -9,6 +9,22 @@
  */
 #include "api.h"
 
+/*
+ * Replay the current state of the spaces l hears (its filter space, or
+ * all) as additions or deletions. Spaces not yet resolved have nothing to
+ * replay: their first commit tells every listener.
+ */
+static void replay(gm_listener *l, bool add)
+{
+    gm_space *as = l->filter ? l->filter : l->sys->update->spaces;
+
+    for (; as; as = l->filter ? NULL : as->upd->next) {
+        if (!as->upd->is_new && (!add || !as->upd->dying)) {
+            gm__update_replay(l, as, add);
+        }
+    }
+}
+
 gm_listener *gm_listener_register(gm_system *sys,
                                   const struct gm_listener_ops *ops,
                                   void *opaque, int priority,
@@ -39,7 +55,7 @@ gm_listener *gm_listener_register(gm_system *sys,
                       "cannot register a listener from a listener callback");
         return NULL;
     }
-    if (filter && filter->dying) {
+    if (filter && filter->upd->dying) {
         gm__unlock(sys);
         free(l);
         gm__error_set(err, -EINVAL, "filter address space is being destroyed");
@@ -51,16 +67,15 @@ gm_listener *gm_listener_register(gm_system *sys,
     l->priority = priority;
     l->filter = filter;
     gm__listen_insert(l);
+    if (filter) {
+        gm__update_space_filter(filter, 1);
+    }
 
     sys->base.in_update = true;
     if (sys->tree->global_log) {
         gm__listener_global_log(l, true);
     }
-    for (gm_space *as = sys->update->spaces; as; as = as->next) {
-        if (!as->dying && !as->is_new && gm__listen_wants(l, as)) {
-            gm__update_replay(l, as, true);
-        }
-    }
+    replay(l, true);
     sys->base.in_update = false;
     gm__unlock(sys);
     return l;
@@ -82,16 +97,15 @@ int gm_listener_unregister(gm_listener *l, gm_error *err)
                              "callback");
     }
     sys->base.in_update = true;
-    for (gm_space *as = sys->update->spaces; as; as = as->next) {
-        if (!as->is_new && gm__listen_wants(l, as)) {
-            gm__update_replay(l, as, false);
-        }
-    }
+    replay(l, false);
     if (sys->tree->global_log) {
         gm__listener_global_log(l, false);
     }
     sys->base.in_update = false;
     gm__listen_remove(l);
+    if (l->filter) {
+        gm__update_space_filter(l->filter, -1);
+    }
     gm__unlock(sys);
     free(l);
     return 0;

@@ -14,7 +14,6 @@
 static void space_free_new(gm_space *as)
 {
     gm__access_space_fini(as);
-    gm_flatview_unref(atomic_load(&as->view));
     free(as->name);
     free(as);
 }
@@ -43,8 +42,7 @@ gm_space *gm_space_new(gm_system *sys, gm_region *root, const char *name,
         return NULL;
     }
     as->sys = sys;
-    as->view = gm__flatview_new(sys, NULL, NULL, NULL, NULL, NULL);
-    if (!as->view || gm__access_space_init(as)) {
+    if (gm__access_space_init(as)) {
         space_free_new(as);
         gm__error_set(err, -ENOMEM, "cannot allocate address space");
         return NULL;
@@ -54,8 +52,13 @@ gm_space *gm_space_new(gm_system *sys, gm_region *root, const char *name,
         space_free_new(as);
         return NULL;
     }
+    if (gm__update_space_add(as)) {
+        gm__end_nothing(sys);
+        space_free_new(as);
+        gm__error_set(err, -ENOMEM, "cannot allocate address space");
+        return NULL;
+    }
     as->root = gm_region_ref(root);
-    gm__update_space_add(as);
     if (--sys->base.depth == 0 && gm__update(sys, err)) {
         /* Nothing was published or told: take the space back. */
         gm__update_space_remove(as);
@@ -81,7 +84,7 @@ int gm_space_destroy(gm_space *as, gm_error *err)
     if (ret) {
         return ret;
     }
-    if (gm__listen_filtered_on(sys, as)) {
+    if (as->lhead) {
         gm__end_nothing(sys);
         return gm__error_set(err, -EBUSY,
                              "a listener is still filtered on address "
@@ -97,14 +100,13 @@ int gm_space_destroy(gm_space *as, gm_error *err)
     }
     /* The commit that closes this transaction delivers region_del and
      * frees the space (update/). */
-    as->dying = true;
-    sys->tree->topo_dirty = true;
-    sys->tree->pending = true;
+    gm__update_space_dying(as, true);
     ret = 0;
     if (--sys->base.depth == 0) {
         ret = gm__update(sys, err);
         if (ret) {
-            as->dying = false; /* nothing was told: it lives on */
+            /* nothing was told: it lives on */
+            gm__update_space_dying(as, false);
         }
     }
     gm__release(sys);

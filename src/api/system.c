@@ -255,8 +255,9 @@ int gm_system_foreach_space(gm_system *sys,
         return -EINVAL;
     }
     gm__lock(sys);
-    for (gm_space *as = sys->update->spaces; as && !ret; as = as->next) {
-        if (!as->dying) {
+    for (gm_space *as = sys->update->spaces; as && !ret;
+         as = as->upd->next) {
+        if (!as->upd->dying) {
             ret = fn(as, opaque);
         }
     }

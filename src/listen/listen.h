@@ -2,12 +2,18 @@
 /*
  * listen/listen.h - listeners: their order, and calling them.
  *
- * Listeners are kept sorted by ascending priority (equal priorities in
+ * Listeners are ordered by ascending priority (equal priorities in
  * registration order). Additions, nops, log_start, begin, commit and
  * log_global_start go forward; deletions, log_stop and log_global_stop in
  * reverse, so a high-priority listener (a KVM memslot mirror) sees a range
- * appear last and disappear first. Everything here runs under the writer
- * lock; the caller sets in_update around callbacks.
+ * appear last and disappear first.
+ *
+ * A listener without a filter hears every space; one with a filter only
+ * its space. Each space keeps its filtered listeners in a list of its own
+ * and the system keeps the unfiltered ones in another, so telling one
+ * space costs the listeners that want it, not all listeners (a VMM may
+ * register one per device address space). Everything here runs under the
+ * writer lock; the caller sets in_update around callbacks.
  */
 #ifndef GM_LISTEN_H
 #define GM_LISTEN_H
@@ -19,12 +25,18 @@ struct gm_listener {
     const struct gm_listener_ops *ops;
     void *opaque;
     int priority;
+    uint64_t seq;               /* registration order */
     gm_space *filter;
-    gm_listener *prev, *next;
+    gm_listener *prev, *next;   /* all listeners, in order */
+    gm_listener *sprev, *snext; /* the unfiltered ones, or its space's */
 };
 
 struct gm_listen_state {
-    gm_listener *head, *tail; /* ascending priority */
+    gm_listener *head, *tail;     /* all, in order */
+    gm_listener *ghead, *gtail;   /* unfiltered, in order */
+    size_t nr_global;
+    uint64_t seq;
+    GM_VEC(gm_listener *) bracket; /* who hears this commit's begin/commit */
 };
 
 enum gm_ev_kind {
@@ -40,16 +52,21 @@ void gm__listen_fini(gm_system *sys);
 /* Free every listener without calling it (the system is destroyed). */
 void gm__listen_clear(gm_system *sys);
 
-/* Insert l in priority order / take it out of the list. */
+/* Insert l in order (in its space's list when filtered) / take it out. */
 void gm__listen_insert(gm_listener *l);
 void gm__listen_remove(gm_listener *l);
-bool gm__listen_wants(const gm_listener *l, const gm_space *as);
-/* Whether a listener is filtered on as. */
-bool gm__listen_filtered_on(gm_system *sys, const gm_space *as);
+/* Whether some listener hears as (an unfiltered one, or one on as). */
+bool gm__listen_any_for(gm_system *sys, const gm_space *as);
 
-/* Delivery to every listener that wants the space, in its order. */
+/*
+ * A commit: who hears begin and commit is settled before the commit's
+ * point of no return (gm__listeners_prepare may fail: -ENOMEM): the
+ * unfiltered listeners and those filtered on the spaces told.
+ */
+int gm__listeners_prepare(gm_system *sys, gm_space *const *told, size_t n);
 void gm__listeners_begin(gm_system *sys);
 void gm__listeners_commit(gm_system *sys);
+/* Delivery to every listener that hears as, in its order. */
 void gm__listeners_region(gm_system *sys, gm_space *as, enum gm_ev_kind k,
                           const struct gm_section *s, unsigned old_mask,
                           unsigned new_mask);

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * listen/listener.c - the listener list, delivery and replay, log sync.
+ * listen/listener.c - the listener lists, delivery and replay, log sync.
  *
- * See listen.h for the order. Everything here runs under the writer lock
- * with in_update set while user callbacks run, so a callback cannot
- * re-enter a commit.
+ * See listen.h for the order and the lists. Everything here runs under
+ * the writer lock with in_update set while user callbacks run, so a
+ * callback cannot re-enter a commit.
  */
 #include <string.h>
 
@@ -22,40 +22,53 @@ void gm__listen_clear(gm_system *sys)
 
     while (st->head) {
         gm_listener *l = st->head;
+
         st->head = l->next;
+        if (l->filter) {
+            l->filter->lhead = l->filter->ltail = NULL;
+        }
         free(l);
     }
-    st->tail = NULL;
+    st->tail = st->ghead = st->gtail = NULL;
+    st->nr_global = 0;
 }
 
 void gm__listen_fini(gm_system *sys)
 {
     if (sys->listen) {
         gm__listen_clear(sys);
+        gm__vec_free(&sys->listen->bracket);
         free(sys->listen);
         sys->listen = NULL;
     }
 }
 
+/* Does a come before b? */
+static bool before(const gm_listener *a, const gm_listener *b)
+{
+    return a->priority != b->priority ? a->priority < b->priority
+                                      : a->seq < b->seq;
+}
+
+/*
+ * Link l into one of two lists (all, or the unfiltered / a space's) kept in
+ * order; the newest of a priority goes after the others of it.
+ */
+#define LIST_INSERT(head, tail, l, PREV, NEXT)                                     do {                                                                               gm_listener *o_ = (tail);                                                      while (o_ && o_->priority > (l)->priority) {                                       o_ = o_->PREV;                                                             }                                                                              (l)->PREV = o_;                                                                (l)->NEXT = o_ ? o_->NEXT : (head);                                            if ((l)->NEXT) {                                                                   (l)->NEXT->PREV = (l);                                                     } else {                                                                           (tail) = (l);                                                              }                                                                              if (o_) {                                                                          o_->NEXT = (l);                                                            } else {                                                                           (head) = (l);                                                              }                                                                          } while (0)
+
+#define LIST_REMOVE(head, tail, l, PREV, NEXT)                                     do {                                                                               if ((l)->PREV) {                                                                   (l)->PREV->NEXT = (l)->NEXT;                                               } else {                                                                           (head) = (l)->NEXT;                                                        }                                                                              if ((l)->NEXT) {                                                                   (l)->NEXT->PREV = (l)->PREV;                                               } else {                                                                           (tail) = (l)->PREV;                                                        }                                                                              (l)->PREV = (l)->NEXT = NULL;                                              } while (0)
+
 void gm__listen_insert(gm_listener *l)
 {
     struct gm_listen_state *st = l->sys->listen;
-    gm_listener *o;
 
-    /* After the last listener of lower or equal priority. */
-    for (o = st->tail; o && o->priority > l->priority; o = o->prev) {
-    }
-    l->prev = o;
-    l->next = o ? o->next : st->head;
-    if (l->next) {
-        l->next->prev = l;
+    l->seq = ++st->seq;
+    LIST_INSERT(st->head, st->tail, l, prev, next);
+    if (l->filter) {
+        LIST_INSERT(l->filter->lhead, l->filter->ltail, l, sprev, snext);
     } else {
-        st->tail = l;
-    }
-    if (o) {
-        o->next = l;
-    } else {
-        st->head = l;
+        LIST_INSERT(st->ghead, st->gtail, l, sprev, snext);
+        st->nr_global++;
     }
 }
 
@@ -63,32 +76,94 @@ void gm__listen_remove(gm_listener *l)
 {
     struct gm_listen_state *st = l->sys->listen;
 
-    if (l->prev) {
-        l->prev->next = l->next;
+    LIST_REMOVE(st->head, st->tail, l, prev, next);
+    if (l->filter) {
+        LIST_REMOVE(l->filter->lhead, l->filter->ltail, l, sprev, snext);
     } else {
-        st->head = l->next;
+        LIST_REMOVE(st->ghead, st->gtail, l, sprev, snext);
+        st->nr_global--;
     }
-    if (l->next) {
-        l->next->prev = l->prev;
-    } else {
-        st->tail = l->prev;
-    }
-    l->prev = l->next = NULL;
 }
 
-bool gm__listen_wants(const gm_listener *l, const gm_space *as)
+bool gm__listen_any_for(gm_system *sys, const gm_space *as)
 {
-    return !l->filter || l->filter == as;
+    return sys->listen->nr_global || as->lhead;
 }
 
-bool gm__listen_filtered_on(gm_system *sys, const gm_space *as)
+/*
+ * The listeners that hear as, in order (forward) or reverse: the
+ * unfiltered ones merged with as's own.
+ */
+struct hearers {
+    gm_listener *g, *s;
+    bool rev;
+};
+
+static void hearers_start(struct hearers *h, gm_system *sys,
+                          const gm_space *as, bool rev)
 {
-    for (gm_listener *l = sys->listen->head; l; l = l->next) {
-        if (l->filter == as) {
-            return true;
+    struct gm_listen_state *st = sys->listen;
+
+    h->rev = rev;
+    h->g = rev ? st->gtail : st->ghead;
+    h->s = as ? (rev ? as->ltail : as->lhead) : NULL;
+}
+
+static gm_listener *hearers_next(struct hearers *h)
+{
+    gm_listener *l;
+    bool take_g;
+
+    if (!h->g && !h->s) {
+        return NULL;
+    }
+    if (!h->s) {
+        take_g = true;
+    } else if (!h->g) {
+        take_g = false;
+    } else {
+        take_g = h->rev ? before(h->s, h->g) : before(h->g, h->s);
+    }
+    if (take_g) {
+        l = h->g;
+        h->g = h->rev ? l->sprev : l->snext;
+    } else {
+        l = h->s;
+        h->s = h->rev ? l->sprev : l->snext;
+    }
+    return l;
+}
+
+static int cmp_listener(const void *a, const void *b)
+{
+    const gm_listener *x = *(gm_listener *const *)a;
+    const gm_listener *y = *(gm_listener *const *)b;
+
+    return before(x, y) ? -1 : before(y, x) ? 1 : 0;
+}
+
+int gm__listeners_prepare(gm_system *sys, gm_space *const *told, size_t n)
+{
+    struct gm_listen_state *st = sys->listen;
+
+    st->bracket.n = 0;
+    for (gm_listener *l = st->ghead; l; l = l->snext) {
+        if (gm__vec_push(&st->bracket, l)) {
+            return -ENOMEM;
         }
     }
-    return false;
+    for (size_t i = 0; i < n; i++) {
+        for (gm_listener *l = told[i]->lhead; l; l = l->snext) {
+            if (gm__vec_push(&st->bracket, l)) {
+                return -ENOMEM;
+            }
+        }
+    }
+    if (st->bracket.n > 1) {
+        qsort(st->bracket.v, st->bracket.n, sizeof(*st->bracket.v),
+              cmp_listener);
+    }
+    return 0;
 }
 
 void gm__listener_begin(gm_listener *l)
@@ -117,16 +192,21 @@ void gm__listener_global_log(gm_listener *l, bool on)
 
 void gm__listeners_begin(gm_system *sys)
 {
-    for (gm_listener *l = sys->listen->head; l; l = l->next) {
-        gm__listener_begin(l);
+    struct gm_listen_state *st = sys->listen;
+
+    for (size_t i = 0; i < st->bracket.n; i++) {
+        gm__listener_begin(st->bracket.v[i]);
     }
 }
 
 void gm__listeners_commit(gm_system *sys)
 {
-    for (gm_listener *l = sys->listen->head; l; l = l->next) {
-        gm__listener_commit(l);
+    struct gm_listen_state *st = sys->listen;
+
+    for (size_t i = 0; i < st->bracket.n; i++) {
+        gm__listener_commit(st->bracket.v[i]);
     }
+    st->bracket.n = 0;
 }
 
 void gm__listeners_global_log(gm_system *sys, bool on)
@@ -178,16 +258,14 @@ void gm__listeners_region(gm_system *sys, gm_space *as, enum gm_ev_kind k,
                           const struct gm_section *s, unsigned old_mask,
                           unsigned new_mask)
 {
-    struct gm_listen_state *st = sys->listen;
     struct gm_section sec = *s;
-    bool reverse = k == GM_EV_DEL || k == GM_EV_LOG_STOP;
+    struct hearers h;
+    gm_listener *l;
 
     sec.space = as;
-    for (gm_listener *l = reverse ? st->tail : st->head; l;
-         l = reverse ? l->prev : l->next) {
-        if (gm__listen_wants(l, as)) {
-            call_one(l, k, &sec, old_mask, new_mask);
-        }
+    hearers_start(&h, sys, as, k == GM_EV_DEL || k == GM_EV_LOG_STOP);
+    while ((l = hearers_next(&h))) {
+        call_one(l, k, &sec, old_mask, new_mask);
     }
 }
 
@@ -211,13 +289,12 @@ void gm__listener_eventfd(gm_listener *l, gm_space *as, bool add,
 void gm__listeners_eventfd(gm_system *sys, gm_space *as, bool add,
                            const struct gm_ioeventfd *e)
 {
-    struct gm_listen_state *st = sys->listen;
+    struct hearers h;
+    gm_listener *l;
 
-    for (gm_listener *l = add ? st->head : st->tail; l;
-         l = add ? l->next : l->prev) {
-        if (gm__listen_wants(l, as)) {
-            gm__listener_eventfd(l, as, add, e);
-        }
+    hearers_start(&h, sys, as, !add);
+    while ((l = hearers_next(&h))) {
+        gm__listener_eventfd(l, as, add, e);
     }
 }
 
@@ -249,7 +326,7 @@ static int replay_cb(const struct gm_range *rg, void *opaque)
 
 void gm__listener_replay_ranges(gm_listener *l, gm_space *as, bool add)
 {
-    gm_flatview *fv = atomic_load(&as->view);
+    gm_flatview *fv = gm__cell_view(as->cell);
     struct replay_ctx c = {l, as, add};
 
     gm__fv_walk(fv ? fv->tree : NULL, 0, UINT64_MAX, replay_cb, &c);
@@ -265,13 +342,16 @@ static int sync_cb(const struct gm_range *rg, void *opaque)
 {
     struct sync_ctx *c = opaque;
     struct gm_section s;
+    struct hearers h;
+    gm_listener *l;
 
     if (!rg->mask || (c->only && rg->mr != c->only)) {
         return 0;
     }
     gm__range_to_section(rg, c->as, &s);
-    for (gm_listener *l = c->sys->listen->head; l; l = l->next) {
-        if (gm__listen_wants(l, c->as) && l->ops->log_sync) {
+    hearers_start(&h, c->sys, c->as, false);
+    while ((l = hearers_next(&h))) {
+        if (l->ops->log_sync) {
             l->ops->log_sync(l->opaque, &s);
         }
     }
@@ -300,7 +380,7 @@ int gm_space_log_sync(gm_space *as, gm_region *region, gm_error *err)
                              "cannot sync from a listener callback");
     }
     c = (struct sync_ctx){sys, as, region};
-    fv = atomic_load(&as->view);
+    fv = gm__cell_view(as->cell);
     sys->base.in_update = true;
     gm__fv_walk(fv ? fv->tree : NULL, 0, UINT64_MAX, sync_cb, &c);
     sys->base.in_update = false;

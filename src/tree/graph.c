@@ -20,37 +20,50 @@
 static const gm_u128 SPACE_END = GM_SIZE_2_64;
 
 /*
- * Flat-view root resolution (QEMU's rule, so that spaces share views).
+ * Flat-view root resolution (QEMU's rule, so that spaces share views):
+ * follow enabled aliases at offset 0 that cover their whole target, and
+ * enabled containers whose single enabled child sits at 0 and fits. The
+ * answer depends on the shape of every region visited (its enabled flag,
+ * size, alias offset, children) and, for an alias that is not followed,
+ * on its target's size: those are the chain update/ watches.
  */
-gm_region *gm__resolve_root(gm_region *mr)
+int gm__resolve_root(gm_region *mr, gm_region **root, gm_regionvec *chain)
 {
-    while (mr && mr->enabled) {
+    *root = NULL;
+    while (mr) {
+        if (gm__vec_push(chain, mr)) {
+            return -ENOMEM;
+        }
+        if (!mr->enabled) {
+            return 0;
+        }
         if (mr->alias) {
             if (!mr->alias_offset && mr->size >= mr->alias->size) {
                 mr = mr->alias;
                 continue;
             }
-        } else if (!mr->terminates) {
-            gm_region *c, *next = NULL;
+            *root = mr;
+            return gm__vec_push(chain, mr->alias) ? -ENOMEM : 0;
+        }
+        if (!mr->terminates) {
+            gm_region *c = NULL;
 
             if (mr->nr_enabled_children == 0) {
-                return NULL;
+                return 0;
             }
             if (mr->nr_enabled_children == 1) {
                 for (c = mr->first_child; c && !c->enabled; c = c->sib_next) {
                 }
                 if (c && c->addr == 0 && mr->size >= c->size) {
-                    next = c;
+                    mr = c;
+                    continue;
                 }
             }
-            if (next) {
-                mr = next;
-                continue;
-            }
         }
-        return mr;
+        *root = mr;
+        return 0;
     }
-    return NULL;
+    return 0;
 }
 
 int gm__cmp_render_order(const void *a, const void *b)

@@ -33,8 +33,16 @@ static void add_window(struct gm_tree_state *ts, struct gm_winsink *sink,
     if (w.lo >= w.hi) {
         return;
     }
+    if (!sink->queued) {
+        if (gm__vec_push(&ts->sinks, sink)) {
+            ts->all_dirty = true; /* cannot remember it: render everything */
+            ts->pending = true;
+            return;
+        }
+        sink->queued = true;
+    }
     if (gm__vec_push(evonly ? &sink->evwin : &sink->win, w)) {
-        ts->all_dirty = true; /* cannot remember it: render everything */
+        ts->all_dirty = true;
     }
     ts->pending = true;
 }
@@ -103,13 +111,112 @@ static void mark_walk(struct gm_tree_state *ts, gm_region *r, gm_u128 lo,
     }
 }
 
+static void flag_watchers(gm_system *sys, gm_region *r)
+{
+    for (size_t i = 0; i < r->watches.n; i++) {
+        gm__watcher_flag(sys, r->watches.v[i]->owner);
+    }
+}
+
 void gm__mark_region(gm_region *r)
 {
     struct gm_tree_state *ts = r->sys->tree;
 
-    ts->topo_dirty = true;
     ts->pending = true;
+    /*
+     * Resolutions through r, or through its container when the number of
+     * its enabled children may cross 1 (QEMU's rule looks at "one child").
+     */
+    flag_watchers(r->sys, r);
+    if (r->container && r->container->nr_enabled_children <= 2) {
+        flag_watchers(r->sys, r->container);
+    }
     mark_walk(ts, r, 0, r->size, false);
+}
+
+void gm__watcher_flag(gm_system *sys, struct gm_watcher *o)
+{
+    struct gm_tree_state *ts = sys->tree;
+
+    ts->pending = true;
+    if (o->flagged) {
+        return;
+    }
+    if (gm__vec_push(&ts->flagged, o)) {
+        ts->flag_all = true; /* cannot remember it: re-resolve everyone */
+        return;
+    }
+    o->flagged = true;
+}
+
+void gm__watcher_unflag(gm_system *sys, struct gm_watcher *o)
+{
+    struct gm_tree_state *ts = sys->tree;
+
+    if (!o->flagged) {
+        return;
+    }
+    for (size_t i = 0; i < ts->flagged.n; i++) {
+        if (ts->flagged.v[i] == o) {
+            ts->flagged.v[i] = ts->flagged.v[--ts->flagged.n];
+            break;
+        }
+    }
+    o->flagged = false;
+}
+
+int gm__watch_reserve(gm_region *r)
+{
+    if (gm__vec_reserve(&r->watches,
+                        r->watches.n + r->watches_reserved + 1)) {
+        return -ENOMEM;
+    }
+    r->watches_reserved++;
+    return 0;
+}
+
+void gm__watch_unreserve(gm_region *r)
+{
+    r->watches_reserved--;
+}
+
+void gm__watch_add(struct gm_watch *w, gm_region *r, struct gm_watcher *o)
+{
+    r->watches_reserved--;
+    w->r = r;
+    w->owner = o;
+    w->idx = r->watches.n;
+    r->watches.v[r->watches.n++] = w; /* room reserved above */
+}
+
+void gm__watch_del(struct gm_watch *w)
+{
+    gm_region *r = w->r;
+    struct gm_watch *last;
+
+    if (!r) {
+        return; /* the region is gone */
+    }
+    last = r->watches.v[--r->watches.n];
+    r->watches.v[w->idx] = last;
+    last->idx = w->idx;
+    w->r = NULL;
+}
+
+void gm__sink_forget(gm_system *sys, struct gm_winsink *sink)
+{
+    struct gm_tree_state *ts = sys->tree;
+
+    if (!sink->queued) {
+        return;
+    }
+    for (size_t i = 0; i < ts->sinks.n; i++) {
+        if (ts->sinks.v[i] == sink) {
+            ts->sinks.v[i] = ts->sinks.v[--ts->sinks.n];
+            break;
+        }
+    }
+    sink->queued = false;
 }
 
 void gm__mark_region_evfd(gm_region *r)
@@ -123,8 +230,19 @@ void gm__tree_marks_clear(gm_system *sys)
 {
     struct gm_tree_state *ts = sys->tree;
 
+    for (size_t i = 0; i < ts->sinks.n; i++) {
+        struct gm_winsink *s = ts->sinks.v[i];
+
+        s->win.n = s->evwin.n = 0;
+        s->queued = false;
+    }
+    ts->sinks.n = 0;
+    for (size_t i = 0; i < ts->flagged.n; i++) {
+        ts->flagged.v[i]->flagged = false;
+    }
+    ts->flagged.n = 0;
     ts->all_dirty = false;
-    ts->topo_dirty = false;
+    ts->flag_all = false;
     ts->pending = false;
     ts->visits = 0;
 }

@@ -35,6 +35,8 @@ void gm__tree_fini(gm_system *sys)
 {
     if (sys->tree) {
         gm__vec_free(&sys->tree->stack);
+        gm__vec_free(&sys->tree->sinks);
+        gm__vec_free(&sys->tree->flagged);
         free(sys->tree);
         sys->tree = NULL;
     }
@@ -327,6 +329,10 @@ static void destroy_all(gm_region *dead)
             munmap(r->ram, r->ram_len);
         }
         gm__vec_free(&r->aliased_by);
+        for (size_t i = 0; i < r->watches.n; i++) {
+            r->watches.v[i]->r = NULL; /* its observer was flagged */
+        }
+        gm__vec_free(&r->watches);
         r->sys->tree->nr_evfds -= r->evfds.n;
         gm__vec_free(&r->evfds);
         /* The region is unreachable: no reader can hold its snapshot. */

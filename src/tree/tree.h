@@ -42,11 +42,28 @@ typedef GM_VEC(struct gm_window) gm_winvec;
 /*
  * Where marks land: a view rendered from a region attaches a sink to it
  * (update/ embeds one in each view state). win: re-render; evwin: only the
- * ioeventfds changed.
+ * ioeventfds changed. A sink with windows is queued on the tree's list of
+ * pending sinks, so a commit visits only the views that changed.
  */
 struct gm_winsink {
     gm_winvec win;
     gm_winvec evwin;
+    bool queued; /* in gm_tree_state.pending */
+};
+
+/*
+ * Resolution watches: an observer (update/'s spaces) watches the regions
+ * its flat-view root was resolved through; a change of their shape flags
+ * the observer, so a commit re-resolves only the spaces it may concern.
+ */
+struct gm_watcher {
+    bool flagged; /* in gm_tree_state.flagged */
+};
+
+struct gm_watch {
+    gm_region *r;              /* NULL once the region is gone */
+    size_t idx;                /* in r->watches */
+    struct gm_watcher *owner;
 };
 
 struct gm_region {
@@ -92,6 +109,8 @@ struct gm_region {
     struct gm_evfd_pub *_Atomic evpub;  /* readers' copy (RCU) */
 
     struct gm_winsink *sink; /* a view is rendered from this region */
+    GM_VEC(struct gm_watch *) watches; /* resolutions through this region */
+    size_t watches_reserved; /* room promised to gm__watch_add() */
     unsigned up_sinks;       /* upward neighbours reaching a sink (reach.c) */
     size_t live_aliases;     /* aliased_by[0, live_aliases) reach a sink */
     size_t alias_pos;        /* our index in alias->aliased_by */
@@ -116,8 +135,10 @@ struct gm_tree_state {
     uint64_t mark_gen; /* graph walk marks */
     size_t visits;     /* window propagation work in this transaction */
     bool pending;      /* some window or space change awaits a commit */
-    bool topo_dirty;   /* roots of views may resolve differently */
     bool all_dirty;    /* re-render every view */
+    bool flag_all;     /* re-resolve every observer */
+    GM_VEC(struct gm_winsink *) sinks;     /* sinks with windows */
+    GM_VEC(struct gm_watcher *) flagged;   /* observers to re-resolve */
     bool global_log;   /* migration logging on every RAM region */
     size_t nr_evfds;   /* ioeventfds on all regions */
     atomic_long nr_regions;
@@ -171,14 +192,31 @@ void gm__tree_detach_sink(gm_region *r);
  */
 void gm__mark_region(gm_region *r);
 void gm__mark_region_evfd(gm_region *r);
-/* Forget the marks of a completed update. */
+/* Flag an observer for re-resolution / take it off the list. */
+void gm__watcher_flag(gm_system *sys, struct gm_watcher *o);
+void gm__watcher_unflag(gm_system *sys, struct gm_watcher *o);
+/*
+ * Room for one more watch on r (-ENOMEM), then either the watch (cannot
+ * fail) or giving the room back.
+ */
+int gm__watch_reserve(gm_region *r);
+void gm__watch_add(struct gm_watch *w, gm_region *r, struct gm_watcher *o);
+void gm__watch_unreserve(gm_region *r);
+void gm__watch_del(struct gm_watch *w);
+/* A sink goes away: take it off the pending list. */
+void gm__sink_forget(gm_system *sys, struct gm_winsink *sink);
+/* Forget the marks of a completed update: windows, flags. */
 void gm__tree_marks_clear(gm_system *sys);
 
 /*
  * Reading the graph.
  */
-/* The region a view of mr is rendered from (QEMU's flat-view root rule). */
-gm_region *gm__resolve_root(gm_region *mr);
+/*
+ * The region a view of mr is rendered from (QEMU's flat-view root rule),
+ * and in *chain the regions whose shape that answer depends on (-ENOMEM).
+ */
+typedef GM_VEC(gm_region *) gm_regionvec;
+int gm__resolve_root(gm_region *mr, gm_region **root, gm_regionvec *chain);
 /* qsort comparator of region pointers in render order. */
 int gm__cmp_render_order(const void *a, const void *b);
 /* Dirty-log mask of mr's ranges (the region's own plus global logging). */

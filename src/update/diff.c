@@ -89,29 +89,29 @@ static int collect_old(const struct gm_fv_node *t, gm_u128 s, gm_u128 e,
     return c.err;
 }
 
-static int ev_add(struct gm_vstate *vs, enum gm_ev_kind k,
+static int ev_add(struct gm_events *ev, enum gm_ev_kind k,
                   const struct gm_range *rg, uint8_t oldmask)
 {
     struct gm_section s;
 
     gm__range_to_section(rg, NULL, &s);
     if (k == GM_EV_DEL) {
-        vs->changed = true;
-        return gm__vec_push(&vs->dels, s);
+        ev->changed = true;
+        return gm__vec_push(&ev->dels, s);
     }
     if (k != GM_EV_NOP) {
-        vs->changed = true;
+        ev->changed = true;
     }
-    if (gm__vec_push(&vs->adds, s) || gm__vec_push(&vs->add_kind, k) ||
-        gm__vec_push(&vs->add_oldmask, oldmask)) {
+    if (gm__vec_push(&ev->adds, s) || gm__vec_push(&ev->add_kind, k) ||
+        gm__vec_push(&ev->add_oldmask, oldmask)) {
         return -ENOMEM;
     }
     return 0;
 }
 
 /* QEMU's symmetric difference of two sorted range lists. */
-int gm__diff_ranges(struct gm_vstate *vs, const struct gm_range *o,
-                       size_t no, const struct gm_range *n, size_t nn)
+int gm__diff_ranges(struct gm_events *ev, const struct gm_range *o,
+                    size_t no, const struct gm_range *n, size_t nn)
 {
     size_t i = 0, j = 0;
     int ret = 0;
@@ -120,19 +120,19 @@ int gm__diff_ranges(struct gm_vstate *vs, const struct gm_range *o,
         if (i < no && (j == nn || o[i].start < n[j].start ||
                        (o[i].start == n[j].start &&
                         !gm__range_equal(&o[i], &n[j])))) {
-            ret = ev_add(vs, GM_EV_DEL, &o[i++], 0);
+            ret = ev_add(ev, GM_EV_DEL, &o[i++], 0);
         } else if (i < no && j < nn && gm__range_equal(&o[i], &n[j])) {
-            ret = ev_add(vs, GM_EV_NOP, &n[j], 0);
+            ret = ev_add(ev, GM_EV_NOP, &n[j], 0);
             if (!ret && (n[j].mask & ~o[i].mask)) {
-                ret = ev_add(vs, GM_EV_LOG_START, &n[j], o[i].mask);
+                ret = ev_add(ev, GM_EV_LOG_START, &n[j], o[i].mask);
             }
             if (!ret && (o[i].mask & ~n[j].mask)) {
-                ret = ev_add(vs, GM_EV_LOG_STOP, &n[j], o[i].mask);
+                ret = ev_add(ev, GM_EV_LOG_STOP, &n[j], o[i].mask);
             }
             i++;
             j++;
         } else {
-            ret = ev_add(vs, GM_EV_ADD, &n[j++], 0);
+            ret = ev_add(ev, GM_EV_ADD, &n[j++], 0);
         }
     }
     return ret;
@@ -191,7 +191,8 @@ static const struct gm_range *at(const gm_rangevec *v, size_t i)
 
 int gm__vstate_process(gm_system *sys, struct gm_vstate *vs)
 {
-    struct gm_fv_node *old = vs->cur ? vs->cur->tree : NULL;
+    gm_flatview *cur = gm__cell_view(vs->cell);
+    struct gm_fv_node *old = cur ? cur->tree : NULL;
     struct gm_fv_node *t = old; /* working tree: old nodes stay intact */
     struct gm_txn tx = {sys, sys->reclaim->gen, &vs->gc, 0};
     struct gm_dispatch disp = {0, 0};
@@ -214,8 +215,8 @@ int gm__vstate_process(gm_system *sys, struct gm_vstate *vs)
         if (ret) {
             goto fail;
         }
-        vs->changed = true;
-        ret = gm__evset_update(vs, t, NULL);
+        vs->ev.changed = true;
+        ret = gm__evset_prepare(vs, t, NULL);
         if (ret) {
             goto fail;
         }
@@ -268,21 +269,21 @@ int gm__vstate_process(gm_system *sys, struct gm_vstate *vs)
         ret = collect_old(old, sp->s, sp->e, &ov);
         sp->o1 = ov.n;
         if (!ret) {
-            ret = gm__diff_ranges(vs, at(&ov, sp->o0), sp->o1 - sp->o0,
+            ret = gm__diff_ranges(&vs->ev, at(&ov, sp->o0), sp->o1 - sp->o0,
                               at(&nv, sp->n0), sp->n1 - sp->n0);
         }
     }
     if (ret) {
         goto fail;
     }
-    if (vs->changed) {
+    if (vs->ev.changed) {
         for (size_t i = spans.n; i-- > 0 && !ret;) {
             struct gm_span *sp = &spans.v[i];
             ret = splice(&tx, &t, sp->s, sp->e, at(&ov, sp->o0),
                          sp->o1 - sp->o0, at(&nv, sp->n0), sp->n1 - sp->n0);
         }
-        if (vs->cur) {
-            disp = vs->cur->disp;
+        if (cur) {
+            disp = cur->disp;
         }
         for (size_t i = 0; i < spans.n && !ret; i++) {
             ret = gm__dispatch_update(&tx, &disp, t, spans.v[i].s,
@@ -294,10 +295,11 @@ int gm__vstate_process(gm_system *sys, struct gm_vstate *vs)
     }
 
     /* ioeventfds: spans that changed plus ioeventfd-only windows. */
-    if (!sys->tree->nr_evfds && !vs->evfds.n) {
+    if (!sys->tree->nr_evfds && !vs->ev_src) {
         goto publish; /* no ioeventfd anywhere: the set stays empty */
     }
-    if (vs->evfds.n || vs->sink.evwin.n || vs->changed || sys->tree->all_dirty) {
+    if (vs->ev_src || vs->sink.evwin.n || vs->ev.changed ||
+        sys->tree->all_dirty) {
         gm_winvec all = scr->all;
 
         all.n = 0;
@@ -315,7 +317,7 @@ int gm__vstate_process(gm_system *sys, struct gm_vstate *vs)
         scr->all = all;
     }
     if (!ret) {
-        ret = gm__evset_update(vs, t, &evspans);
+        ret = gm__evset_prepare(vs, t, &evspans);
     }
     if (ret) {
         goto fail;
@@ -327,9 +329,9 @@ publish:
         goto fail;
     }
     if (sys->update->verify) {
-        gm__verify_view(sys, vs, t, vs->changed ? &disp : &vs->cur->disp);
+        gm__verify_view(sys, vs, t, vs->ev.changed ? &disp : &cur->disp);
     }
-    if (vs->changed) {
+    if (vs->ev.changed) {
         vs->next_view = gm__flatview_new(sys, vs->root, t, &disp, vs->hist,
                                          &vs->gc);
         if (!vs->next_view) {

@@ -4,32 +4,27 @@
  *
  * Spaces whose roots resolve to the same region (QEMU's flat-view root
  * rule) share one view state and so one view, one history and one
- * ioeventfd set; all spaces whose root renders nothing share the empty
- * state. A state attaches its sink to its root region, so marks that reach
- * the root land in it. States live while spaces use them.
+ * ioeventfd set; all spaces whose root renders nothing, and new spaces
+ * until their first update, share the empty state, which lives as long as
+ * the system. A state attaches its sink to its root region, so marks that
+ * reach the root land in it. Other states live while spaces use them.
  */
 #include "update.h"
 
-struct gm_vstate *gm__vstate_get(gm_system *sys, gm_region *root)
+static struct gm_vstate *vstate_new(gm_system *sys, gm_region *root)
 {
-    struct gm_vstate *vs;
+    struct gm_vstate *vs = calloc(1, sizeof(*vs));
 
-    if (root && root->sink) {
-        return caa_container_of(root->sink, struct gm_vstate, sink);
-    }
-    if (!root) {
-        for (vs = sys->update->vstates; vs; vs = vs->next) {
-            if (!vs->root) {
-                return vs;
-            }
-        }
-    }
-    vs = calloc(1, sizeof(*vs));
     if (!vs) {
         return NULL;
     }
     vs->hist = gm__view_history_new();
-    if (!vs->hist) {
+    vs->cell = gm__cell_new(sys, NULL);
+    if (!vs->hist || !vs->cell) {
+        free(vs->hist);
+        if (vs->cell) {
+            gm__cell_retire(sys, vs->cell);
+        }
         free(vs);
         return NULL;
     }
@@ -44,6 +39,54 @@ struct gm_vstate *gm__vstate_get(gm_system *sys, gm_region *root)
     return vs;
 }
 
+int gm__vstates_init(gm_system *sys)
+{
+    struct gm_vstate *vs = vstate_new(sys, NULL);
+    gm_flatview *fv;
+
+    if (!vs) {
+        return -ENOMEM;
+    }
+    fv = gm__flatview_new(sys, NULL, NULL, NULL, vs->hist, NULL);
+    if (!fv) {
+        gm__vstate_destroy(sys, vs);
+        return -ENOMEM;
+    }
+    gm__cell_publish(sys, vs->cell, fv);
+    vs->full = false;
+    vs->permanent = true;
+    sys->update->empty = vs;
+    return 0;
+}
+
+struct gm_vstate *gm__vstate_get(gm_system *sys, gm_region *root)
+{
+    if (!root) {
+        return sys->update->empty;
+    }
+    if (root->sink) {
+        return caa_container_of(root->sink, struct gm_vstate, sink);
+    }
+    return vstate_new(sys, root);
+}
+
+static void events_clear(struct gm_events *ev)
+{
+    ev->dels.n = ev->adds.n = ev->add_kind.n = ev->add_oldmask.n = 0;
+    ev->ev_dels.n = ev->ev_adds.n = 0;
+    ev->changed = ev->ev_changed = false;
+}
+
+void gm__events_free(struct gm_events *ev)
+{
+    gm__vec_free(&ev->dels);
+    gm__vec_free(&ev->adds);
+    gm__vec_free(&ev->add_kind);
+    gm__vec_free(&ev->add_oldmask);
+    gm__vec_free(&ev->ev_dels);
+    gm__vec_free(&ev->ev_adds);
+}
+
 void gm__vstate_scratch_free(struct gm_vstate *vs)
 {
     if (vs->next_view) {
@@ -51,10 +94,10 @@ void gm__vstate_scratch_free(struct gm_vstate *vs)
         gm__flatview_discard(vs->next_view);
         vs->next_view = NULL;
     }
-    vs->dels.n = vs->adds.n = vs->add_kind.n = vs->add_oldmask.n = 0;
-    vs->ev_dels.n = vs->ev_adds.n = 0;
-    vs->next_evfds.n = 0;
-    vs->changed = vs->ev_changed = vs->processed = false;
+    gm__evset_cancel(vs);
+    events_clear(&vs->ev);
+    vs->processed = vs->queued = false;
+    vs->joining = vs->leaving = 0;
 }
 
 void gm__vstate_destroy(gm_system *sys, struct gm_vstate *vs)
@@ -68,33 +111,20 @@ void gm__vstate_destroy(gm_system *sys, struct gm_vstate *vs)
         }
     }
     gm__vstate_scratch_free(vs);
+    gm__sink_forget(sys, &vs->sink);
     if (vs->root) {
         gm__tree_detach_sink(vs->root);
         gm_region_unref(vs->root);
     }
-    gm__flatview_put(sys, vs->cur);
+    gm__cell_retire(sys, vs->cell);
     gm__history_orphan(sys, vs->hist);
     gm__gc_release(sys, &vs->gc);
     gm__vec_free(&vs->sink.win);
     gm__vec_free(&vs->sink.evwin);
-    gm__vec_free(&vs->evfds);
-    gm__vec_free(&vs->next_evfds);
-    gm__vec_free(&vs->dels);
-    gm__vec_free(&vs->adds);
-    gm__vec_free(&vs->add_kind);
-    gm__vec_free(&vs->add_oldmask);
-    gm__vec_free(&vs->ev_dels);
-    gm__vec_free(&vs->ev_adds);
+    gm__evset_free(vs);
+    gm__events_free(&vs->ev);
     free(vs);
 }
-
-void gm__vstate_put(gm_system *sys, struct gm_vstate *vs)
-{
-    if (vs && --vs->users == 0) {
-        gm__vstate_destroy(sys, vs);
-    }
-}
-
 
 static int cmp_window(const void *a, const void *b)
 {

@@ -7,8 +7,13 @@
  * period (reclaim/): a reader may have loaded the pointer from a space just
  * before the space dropped it. A view made by a commit is a version of its
  * view state's history: freeing it marks the version dead, and reclaim
- * frees what only dead versions used. Standalone views (a new space's
- * empty view) own their whole structure.
+ * frees what only dead versions used. Standalone views own their whole
+ * structure.
+ *
+ * Spaces read their view through a cell shared by all spaces of one view
+ * state: readers load the space's cell, then the cell's view, each with
+ * acquire ordering, inside a read-side section; a retired cell is freed
+ * only after a grace period.
  */
 #include <string.h>
 
@@ -102,7 +107,8 @@ void gm_flatview_unref(gm_flatview *fv)
     }
 }
 
-void gm__flatview_put(gm_system *sys, gm_flatview *fv)
+/* Writer-side unref (lock held): the free waits for a grace period. */
+static void flatview_put(gm_system *sys, gm_flatview *fv)
 {
     if (fv && atomic_fetch_sub_explicit(&fv->refcnt, 1,
                                         memory_order_acq_rel) == 1) {
@@ -120,7 +126,7 @@ void gm__flatview_put(gm_system *sys, gm_flatview *fv)
 gm_flatview *gm__space_view_get(gm_space *as)
 {
     for (;;) {
-        gm_flatview *fv = gm__rcu_load(as->view);
+        gm_flatview *fv = gm__space_view(as);
         long n = atomic_load_explicit(&fv->refcnt, memory_order_relaxed);
 
         while (n > 0) {
@@ -131,6 +137,44 @@ gm_flatview *gm__space_view_get(gm_space *as)
             }
         }
     }
+}
+
+struct gm_viewcell *gm__cell_new(gm_system *sys, gm_flatview *fv)
+{
+    struct gm_viewcell *c = calloc(1, sizeof(*c));
+
+    (void)sys;
+    if (!c) {
+        return NULL;
+    }
+    if (pthread_mutex_init(&c->caches_lock, NULL)) {
+        free(c);
+        return NULL;
+    }
+    atomic_init(&c->view, fv);
+    return c;
+}
+
+void gm__cell_publish(gm_system *sys, struct gm_viewcell *c, gm_flatview *fv)
+{
+    gm_flatview *old = gm__cell_view(c);
+
+    gm__rcu_store(c->view, fv);
+    flatview_put(sys, old);
+}
+
+static void cell_final(struct gm_deferred *d)
+{
+    struct gm_viewcell *c = caa_container_of(d, struct gm_viewcell, def);
+
+    pthread_mutex_destroy(&c->caches_lock);
+    free(c);
+}
+
+void gm__cell_retire(gm_system *sys, struct gm_viewcell *c)
+{
+    flatview_put(sys, gm__cell_view(c));
+    gm__defer(sys, &c->def, cell_final);
 }
 
 gm_flatview *gm_space_get_flatview(gm_space *as)

@@ -25,26 +25,33 @@ struct gm_flatview {
 };
 
 /*
- * An address space: a name, a root, the published view, and what the
- * modules above keep per space (the update's view state, access caches
- * and DMA bookkeeping).
+ * What the readers of one view state see: its published view, and the
+ * access caches of every space publishing through it, indexed by window
+ * (access/'s, under caches_lock). Spaces whose roots resolve alike share
+ * one cell, so publishing a view costs one store however many spaces (a
+ * thousand bus-master spaces of system memory) show it.
+ */
+struct gm_viewcell {
+    gm_flatview *_Atomic view; /* one reference */
+    pthread_mutex_t caches_lock;
+    struct gm_itree_node *caches;
+    struct gm_deferred def;    /* freed after a grace period */
+};
+
+/*
+ * An address space: a name, a root, the cell it reads its view from, and
+ * what the modules above keep per space behind their own pointers.
  */
 struct gm_space_access;
-struct gm_vstate;
+struct gm_space_update;
 
 struct gm_space {
     gm_system *sys;
     char *name;
-    gm_region *root;           /* referenced */
-    gm_flatview *_Atomic view; /* published view (one reference) */
-    /* update/'s (writer lock) */
-    struct gm_vstate *vs;      /* resolved view state */
-    struct gm_vstate *next_vs; /* during an update: the new one */
-    struct gm_vstate *sw;      /* during an update: events of a switch */
-    bool dying;
-    bool is_new;
-    gm_space *prev, *next;     /* the system's spaces, creation order */
-    /* access/'s */
+    gm_region *root;                   /* referenced */
+    struct gm_viewcell *_Atomic cell;  /* published by update/ */
+    gm_listener *lhead, *ltail;        /* listeners filtered on it (listen/) */
+    struct gm_space_update *upd;
     struct gm_space_access *acc;
 };
 
@@ -75,8 +82,29 @@ gm_flatview *gm__flatview_new(gm_system *sys, gm_region *root,
  * belong to the failed commit, which frees them (reclaim/).
  */
 void gm__flatview_discard(gm_flatview *fv);
-/* Writer-side unref (lock held): the free waits for a grace period. */
-void gm__flatview_put(gm_system *sys, gm_flatview *fv);
+/* A cell publishing fv (its reference is taken over); NULL on -ENOMEM. */
+struct gm_viewcell *gm__cell_new(gm_system *sys, gm_flatview *fv);
+/*
+ * Publish fv in c, taking over the caller's reference; the view published
+ * before is dropped (freed after readers).
+ */
+void gm__cell_publish(gm_system *sys, struct gm_viewcell *c, gm_flatview *fv);
+/* The writer's view of the cell (lock held). */
+static inline gm_flatview *gm__cell_view(struct gm_viewcell *c)
+{
+    return atomic_load_explicit(&c->view, memory_order_relaxed);
+}
+/* Free c (no space reads it any more) after a grace period. */
+void gm__cell_retire(gm_system *sys, struct gm_viewcell *c);
+
+/*
+ * as's current view, inside an RCU read-side section: valid until the
+ * section ends. Two dependent loads; the access path starts here.
+ */
+static inline gm_flatview *gm__space_view(gm_space *as)
+{
+    return gm__rcu_load(gm__rcu_load(as->cell)->view);
+}
 /* A reference on as's current view; call inside an RCU read section. */
 gm_flatview *gm__space_view_get(gm_space *as);
 
