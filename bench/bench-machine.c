@@ -1073,6 +1073,7 @@ int main(int argc, char **argv)
 {
     double t_listen[NR_SIZES], t_plain[NR_SIZES], bf_us[NR_SIZES];
     unsigned long bf_samples[NR_SIZES], commits[NR_SIZES];
+    unsigned bf_stride[NR_SIZES];
     double tl[MAX_REPEATS], tp[MAX_REPEATS], tb[MAX_REPEATS];
     struct kvm_counts seen[NR_SIZES];
     struct bench_opts o;
@@ -1099,6 +1100,7 @@ int main(int argc, char **argv)
         t_plain[s] = median(tp, o.repeats);
         bf_us[s] = median(tb, o.repeats);
         commits[s] = COMMITS_PER_DEV * (unsigned long)sz->n;
+        bf_stride[s] = stride;
     }
 
     printf("guestmem %s machine benchmark: median of %d run%s\n\n",
@@ -1127,10 +1129,9 @@ int main(int argc, char **argv)
     }
     for (int s = 0; s < o.nr_sizes; s++) {
         if (bf_samples[s] != commits[s]) {
-            printf("\nbrute force at N = %s: one commit in %lu rendered "
+            printf("\nbrute force at N = %s: one commit in %u rendered "
                    "(%lu of %lu), the mean extrapolated to all.\n",
-                   sizes[s].label, commits[s] / bf_samples[s], bf_samples[s],
-                   commits[s]);
+                   sizes[s].label, bf_stride[s], bf_samples[s], commits[s]);
         }
     }
 
