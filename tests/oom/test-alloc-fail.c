@@ -86,10 +86,14 @@
  *
  * Options: --case NAME (repeatable; --list shows them), --n N (only this
  * N, after the reference runs), --no-fork (one process, for a debugger),
- * --verbose (a line per N). Output: a summary line per case (failures
- * injected, reported as errors, survived, crashed), "ok NAME" / "not ok
- * NAME", totals, and "N passed, N failed" (a test per case, and one for a
- * clean exit of the last worker).
+ * --verbose (a line per N), --dump (the reference states and events).
+ * Output: the findings as FAIL lines (case, N, the allocation that was
+ * failed, what differed: the first differing line of the state's text),
+ * a summary line per case (failures injected, reported as errors,
+ * survived, crashed), a legend of the allocation sites that were failed
+ * (named by addr2line when it is installed) with what each led to, "ok
+ * NAME" / "not ok NAME", totals, and "N passed, N failed" (a test per
+ * case, and one for a clean exit of the last worker).
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -606,6 +610,15 @@ struct case_stats {
     unsigned char bad_n[MAX_N / 8 + 1]; /* N with failed checks */
 };
 
+/* What failing the allocations made at one call site led to. */
+#define MAX_SITES 128
+struct site_stats {
+    const void *site;
+    const char *fn;
+    unsigned long errors, survived, crashed;
+    unsigned long bad; /* runs with failed checks */
+};
+
 struct shared {
     int case_idx;        /* the case the child is running */
     unsigned long cur_n; /* N being run; 0: warm-up or reference */
@@ -614,11 +627,13 @@ struct shared {
     bool warm_up_told;   /* the warm-up's counts were printed */
     struct inj_note inj; /* the failure injected at cur_n */
     struct case_stats cs[MAX_CASES];
+    struct site_stats sites[MAX_SITES];
+    int nsites;
 };
 
 static struct shared *sh;
 static const char *cur_case = "";
-static bool verbose;
+static bool verbose, dump;
 
 static struct case_stats *cur_stats(void)
 {
@@ -628,6 +643,23 @@ static struct case_stats *cur_stats(void)
 static void set_phase(const char *p)
 {
     snprintf(sh->phase, sizeof(sh->phase), "%s", p);
+}
+
+static struct site_stats *site_stats(const void *site, const char *fn)
+{
+    static struct site_stats lost;
+
+    for (int i = 0; i < sh->nsites; i++) {
+        if (sh->sites[i].site == site && sh->sites[i].fn == fn) {
+            return &sh->sites[i];
+        }
+    }
+    if (sh->nsites == MAX_SITES) {
+        return &lost;
+    }
+    sh->sites[sh->nsites].site = site;
+    sh->sites[sh->nsites].fn = fn;
+    return &sh->sites[sh->nsites++];
 }
 
 static void mark_bad(struct case_stats *cs, unsigned long n)
@@ -929,10 +961,14 @@ static const char *efd_name(const struct machine *m, int fd)
 static void ev_efd(struct rec *r, const char *what, const struct gm_section *s,
                    bool match, uint64_t data, int fd)
 {
-    rec_put(r, "%s %s %" PRIx64 "-%" PRIx64 " %s%" PRIx64 " %s\n", what,
+    char d[32] = "any";
+
+    if (match) {
+        snprintf(d, sizeof(d), "data=%" PRIx64, data);
+    }
+    rec_put(r, "%s %s %" PRIx64 "-%" PRIx64 " %s %s\n", what,
             s->space ? gm_space_name(s->space) : "(null)", s->addr,
-            (uint64_t)(s->addr + s->size - 1), match ? "data=" : "any",
-            match ? data : 0, efd_name(r->m, fd));
+            (uint64_t)(s->addr + s->size - 1), d, efd_name(r->m, fd));
 }
 
 static void ev_efd_add(void *o, const struct gm_section *s, bool match,
@@ -2074,6 +2110,15 @@ static void reference(const struct tcase *c, struct ref *ref)
     snapshot(m, &ref->plan, &ref->post);
     must(teardown(m, &err) == 0, "reference teardown", &err);
     cur_stats()->ref_allocs = ref->allocs;
+    if (dump) {
+        for (int i = 0; i < NR_PART; i++) {
+            printf("--- %s before:\n%s--- %s after:\n%s", part_names[i],
+                   ds_str(&ref->pre.part[i]), part_names[i],
+                   ds_str(&ref->post.part[i]));
+        }
+        printf("--- listener events of the call:\n%s",
+               ds_str(&ref->events));
+    }
 }
 
 static void ref_free(struct ref *ref)
@@ -2085,18 +2130,45 @@ static void ref_free(struct ref *ref)
 }
 
 /* The state and the events after a successful call (or retry). */
-static void check_post(struct machine *m, const struct ref *ref,
+static bool check_post(struct machine *m, const struct ref *ref,
                        const char *what)
 {
     struct snap s;
     struct dstr ev = {0};
+    bool ok;
 
     events_of(m, &ev);
-    same_text(what, "listener events", ds_str(&ref->events), ds_str(&ev));
+    ok = same_text(what, "listener events", ds_str(&ref->events),
+                   ds_str(&ev));
     ds_free(&ev);
     snapshot(m, &ref->plan, &s);
-    same_snap(what, &ref->post, &s);
+    ok &= same_snap(what, &ref->post, &s);
     snap_free(&s);
+    return ok;
+}
+
+/*
+ * After a wrong result, say whether an empty commit brings the expected
+ * state (it would mean the change was left pending), for who fixes it.
+ */
+static void note_flush(struct machine *m, const struct ref *ref)
+{
+    gm_error err = {0};
+    struct snap s;
+    bool same = true;
+    int rc = gm_transaction_begin(m->sys);
+
+    if (!rc) {
+        rc = gm_transaction_commit(m->sys, &err);
+    }
+    snapshot(m, &ref->plan, &s);
+    for (int i = 0; i < NR_PART; i++) {
+        same &= !strcmp(ds_str(&ref->post.part[i]), ds_str(&s.part[i]));
+    }
+    snap_free(&s);
+    fprintf(stderr, "    note: an empty commit afterwards returns %d, and "
+                    "the state %s the expected one\n",
+            rc, same ? "is then" : "is still not");
 }
 
 /*
@@ -2139,6 +2211,8 @@ static bool run_n(const struct tcase *c, const struct ref *ref,
 {
     struct machine *m = &M;
     struct case_stats *cs = cur_stats();
+    struct site_stats *ss = NULL;
+    unsigned long failures0 = cs->failures;
     struct snap pre, after;
     gm_error err = {0};
     unsigned long count;
@@ -2165,6 +2239,13 @@ static bool run_n(const struct tcase *c, const struct ref *ref,
 
     if (!hit) {
         cs->final_allocs = count;
+    } else {
+        ss = site_stats(inj_site, inj_fn);
+        if (rc) {
+            ss->errors++;
+        } else {
+            ss->survived++;
+        }
     }
     if (verbose && hit) {
         printf("  %s N=%lu: %s from %s failed; returned %s; %lu "
@@ -2191,7 +2272,9 @@ static bool run_n(const struct tcase *c, const struct ref *ref,
         cs->survived++;
         snprintf(what, sizeof(what),
                  "succeeded although %s from %s failed", inj_fn, site);
-        check_post(m, ref, what);
+        if (!check_post(m, ref, what)) {
+            note_flush(m, ref);
+        }
     } else {
         char what[256];
 
@@ -2242,6 +2325,9 @@ static bool run_n(const struct tcase *c, const struct ref *ref,
               rc_str(rc, b1, sizeof(b1)), err.msg);
     } else {
         check_leaks();
+    }
+    if (ss && cs->failures != failures0) {
+        ss->bad++;
     }
     return hit;
 }
@@ -2439,6 +2525,7 @@ static void report_crash(int status)
     mark_bad(cs, sh->cur_n);
     if (sh->inj.n == sh->cur_n && sh->cur_n) {
         cs->injected++;
+        site_stats(sh->inj.site, sh->inj.fn)->crashed++;
     }
 }
 
@@ -2549,10 +2636,53 @@ static bool run_children(const bool *pick, unsigned long only)
     return clean;
 }
 
+/*
+ * The call sites whose allocations were failed, named by addr2line when
+ * it is there (the library's own symbols are hidden from dladdr).
+ */
+static void print_sites(void)
+{
+    printf("allocation sites failed (errors / survived / crashed / runs "
+           "with failed checks):\n");
+    for (int i = 0; i < sh->nsites; i++) {
+        const struct site_stats *ss = &sh->sites[i];
+        char where[160], line[512], cmd[1024];
+        Dl_info info;
+        FILE *f = NULL;
+
+        printf("  %s from %s: %lu / %lu / %lu / %lu\n", ss->fn,
+               site_str(ss->site, where, sizeof(where)), ss->errors,
+               ss->survived, ss->crashed, ss->bad);
+        if (dladdr(ss->site, &info) && info.dli_fname &&
+            !strchr(info.dli_fname, '\'')) {
+            snprintf(cmd, sizeof(cmd),
+                     "addr2line -f -i -p -e '%s' 0x%" PRIxPTR
+                     " 2>/dev/null",
+                     info.dli_fname,
+                     (uintptr_t)ss->site - (uintptr_t)info.dli_fbase - 1);
+            f = popen(cmd, "r");
+        }
+        while (f && fgets(line, sizeof(line), f)) {
+            const char *base = strrchr(line, '/');
+
+            /* "fn at /path/file.c:12" -> "fn at file.c:12" */
+            if (base && strstr(line, " at ")) {
+                printf("      %.*s%s", (int)(strstr(line, " at ") - line + 4),
+                       line, base + 1);
+            } else if (strncmp(line, "??", 2)) {
+                printf("      %s", line);
+            }
+        }
+        if (f) {
+            pclose(f);
+        }
+    }
+}
+
 static void usage(void)
 {
     fprintf(stderr, "usage: test-alloc-fail [--case NAME]... [--n N] "
-                    "[--no-fork] [--verbose] [--list]\n");
+                    "[--no-fork] [--verbose] [--dump] [--list]\n");
     exit(2);
 }
 
@@ -2588,6 +2718,8 @@ int main(int argc, char **argv)
             fork_it = false;
         } else if (!strcmp(argv[i], "--verbose")) {
             verbose = true;
+        } else if (!strcmp(argv[i], "--dump")) {
+            dump = true;
         } else if (!strcmp(argv[i], "--list")) {
             for (size_t k = 0; k < NR_CASES; k++) {
                 printf("%-28s %s\n", cases[k].name, cases[k].what);
@@ -2629,6 +2761,7 @@ int main(int argc, char **argv)
         harness_failed++;
         fprintf(stderr, "not ok clean-exit\n");
     }
+    print_sites();
     printf("total: %lu failures injected: %lu reported as errors, %lu "
            "survived, %lu crashed; %lu case(s) failed; %.2f s\n",
            t.injected, t.errors, t.survived, t.crashes, t.cases_failed,
