@@ -41,14 +41,15 @@
  * reads return a value derived from the same and log who was called where.
  *
  * The cases. Each is one public call: a mutator, a transaction's commit,
- * gm_listener_register() (which replays the state to the new listener),
- * gm_space_new(), an ioeventfd add or delete. The call first runs without
- * injection, twice: once to learn which addresses matter (every range's
- * first and last byte and the bytes just outside, before and after the
- * call, and where the doorbells are), once to record the state before and
- * after and what the listeners were told. Then, for N = 1, 2, 3, ... until
- * the call no longer reaches its N-th allocation, on a fresh machine:
- * snapshot, arm for N, call, disarm, and
+ * gm_listener_register() (which replays the state to the new listener) or
+ * gm_listener_unregister(), gm_space_new() or gm_space_destroy(), an
+ * ioeventfd add or delete, gm_system_log_global_start(). The call first
+ * runs without injection, twice: once to learn which addresses matter
+ * (every range's first and last byte and the bytes just outside, before
+ * and after the call, and where the doorbells are), once to record the
+ * state before and after and what the listeners were told. Then, for
+ * N = 1, 2, 3, ... until the call no longer reaches its N-th allocation,
+ * on a fresh machine: snapshot, arm for N, call, disarm, and
  *   - if the call succeeded: the state and the events (region_nop aside:
  *     how much is re-rendered is the library's business) must be the
  *     reference post-state and events;
@@ -1336,6 +1337,7 @@ static const struct {
     {"dev-a", 0x10, 4, 0x2b}, /* efdA's address, other data: the device */
     {"dev-a", 0x20, 4, 0x5},  /* efdD once added */
     {"dev-b", 0x8, 4, 0x77},  /* efdC */
+    {"dev-b", 0xc, 4, 0x9},   /* efdD, when dev-b has two */
     {"port-b", 0x0, 2, 0x1},  /* efdB */
     {"new-io", 0x4, 4, 0x7},  /* efdE (the overlapping case's region) */
 };
@@ -1398,6 +1400,8 @@ static void snap_tree(struct machine *m, struct dstr *d)
         gm_region_foreach_subregion(r, kid_cb, d);
         ds_add(d, "\n");
     }
+    ds_add(d, "global dirty logging %s\n",
+           gm_system_log_global_enabled(m->sys) ? "on" : "off");
     spaces_of(m, &s);
     for (int i = 0; i < s.n; i++) {
         gm_region *root = gm_space_root(s.v[i]);
@@ -2003,6 +2007,38 @@ static int call_set_log(struct machine *m, gm_error *err)
     return gm_region_set_log(m->a0, true, GM_DIRTY_MIGRATION, err);
 }
 
+/* dev-b gets a second ioeventfd: deleting one leaves one to publish. */
+static void prep_dev_b_two(struct machine *m)
+{
+    m->a0 = reg(m, "dev-b");
+    add_efd(m, "dev-b", 0xc, 4, true, 0x9, EFD_D);
+}
+
+static void prep_space_io(struct machine *m)
+{
+    m->s0 = space(m, "io");
+}
+
+static int call_space_destroy(struct machine *m, gm_error *err)
+{
+    return gm_space_destroy(m->s0, err);
+}
+
+static int call_log_global(struct machine *m, gm_error *err)
+{
+    return gm_system_log_global_start(m->sys, err);
+}
+
+static int call_unregister(struct machine *m, gm_error *err)
+{
+    int ret = gm_listener_unregister(m->l_all, err);
+
+    if (!ret) {
+        m->l_all = NULL;
+    }
+    return ret;
+}
+
 static void prep_flash(struct machine *m)
 {
     m->a0 = reg(m, "flash");
@@ -2052,6 +2088,14 @@ static const struct tcase cases[] = {
      NULL, false},
     {"set-romd", "leave romd mode of flash", prep_flash, call_romd, NULL,
      false},
+    {"eventfd-del-one", "delete one of dev-b's two ioeventfds",
+     prep_dev_b_two, call_efd_del, NULL, false},
+    {"space-destroy", "destroy the io space", prep_space_io,
+     call_space_destroy, NULL, false},
+    {"log-global-start", "start global dirty logging", prep_none,
+     call_log_global, NULL, false},
+    {"listener-unregister", "unregister the listener of every space "
+     "(replays region_del)", prep_none, call_unregister, NULL, false},
 };
 
 #define NR_CASES (sizeof(cases) / sizeof(cases[0]))
