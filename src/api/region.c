@@ -60,8 +60,15 @@ static int end_change(gm_system *sys, gm_error *err, struct undo *u)
 
 static void undo_add(struct undo *u)
 {
-    gm__tree_unlink(u->r);
-    gm_region_unref(u->r);
+    gm_region *r = u->r;
+
+    gm__tree_unlink(r);
+    /* A detached region keeps the place it had (its getters show it). */
+    r->addr = u->addr;
+    r->seq = u->seq;
+    r->priority = u->priority;
+    r->may_overlap = u->overlap;
+    gm_region_unref(r);
 }
 
 static int add_common(gm_region *parent, uint64_t offset, gm_region *child,
@@ -114,6 +121,10 @@ static int add_common(gm_region *parent, uint64_t offset, gm_region *child,
         gm__end_nothing(sys);
         return ret;
     }
+    u.addr = child->addr;
+    u.seq = child->seq;
+    u.priority = child->priority;
+    u.overlap = child->may_overlap;
     gm_region_ref(child);
     /* A view rendered from child moves with child->addr. */
     gm__mark_region(child);
