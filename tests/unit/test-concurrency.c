@@ -12,7 +12,12 @@
  * start. Run under ThreadSanitizer in `make check` (suite "concurrency")
  * and under ASan like every test: no race, no use-after-free, no leak.
  *
- * A second test has an MMIO callback commit on one thread while another
+ * A second test runs the same readers in bus-master spaces whose root is an
+ * alias of system memory that the writer keeps enabling and disabling:
+ * each switch moves a space between view states (and its caches between
+ * them) while its reader uses it.
+ *
+ * A third test has an MMIO callback commit on one thread while another
  * thread commits in a loop: no deadlock between the writer lock and the
  * grace periods the writer waits for.
  *
@@ -42,6 +47,7 @@ enum { READER_SHARE = 2000, MMIO_READS = 1000 };
 
 struct shared {
     gm_space *as;
+    gm_space *own[NREADERS]; /* a reader's own space, if any */
     uint64_t hole; /* what a load of an unassigned address gives */
     pthread_barrier_t start;
     atomic_int stop;
@@ -85,6 +91,7 @@ static void *reader(void *arg)
 {
     struct shared *sh = arg;
     int id = atomic_fetch_add(&sh->next_id, 1);
+    gm_space *as = sh->own[id] ? sh->own[id] : sh->as;
     /* A fixed sequence per reader: runs differ only in the interleaving. */
     unsigned s = 12345u + (unsigned)id * 7919u;
     struct gm_cache c;
@@ -92,7 +99,7 @@ static void *reader(void *arg)
     int ret;
 
     /* (Failures are counted in sh->bad: the harness is not thread-safe.) */
-    ret = gm_cache_init(&c, sh->as, 0, 0x1000, false, NULL);
+    ret = gm_cache_init(&c, as, 0, 0x1000, false, NULL);
     pthread_barrier_wait(&sh->start);
     if (ret) {
         atomic_fetch_add(&sh->bad, 1);
@@ -107,7 +114,7 @@ static void *reader(void *arg)
         if ((++n & 255) == 0) {
             /* Re-register on another page, racing with the commits. */
             gm_cache_destroy(&c);
-            if (gm_cache_init(&c, sh->as, ((s >> 4) % 64) * 0x1000, 0x1000,
+            if (gm_cache_init(&c, as, ((s >> 4) % 64) * 0x1000, 0x1000,
                               (s & 1) != 0, NULL)) {
                 atomic_fetch_add(&sh->bad, 1);
                 return NULL;
@@ -123,13 +130,13 @@ static void *reader(void *arg)
             atomic_fetch_add_explicit(&sh->cached, 1, memory_order_relaxed);
         }
         addr = ((s >> 8) % 0x40000) & ~7ull;
-        r = gm_space_load(sh->as, addr, 8, GM_ENDIAN_LITTLE, &v,
+        r = gm_space_load(as, addr, 8, GM_ENDIAN_LITTLE, &v,
                           GM_ATTRS_DEFAULT);
         if (!good_value(sh, r, v)) {
             atomic_fetch_add(&sh->bad, 1);
         }
         len = 64;
-        p = gm_space_map(sh->as, addr, &len, false, GM_ATTRS_DEFAULT);
+        p = gm_space_map(as, addr, &len, false, GM_ATTRS_DEFAULT);
         if (p) {
             /* A direct map must show one region's bytes throughout. */
             const uint8_t *q = p;
@@ -139,7 +146,7 @@ static void *reader(void *arg)
                     break;
                 }
             }
-            gm_space_unmap(sh->as, p, len, false, 0);
+            gm_space_unmap(as, p, len, false, 0);
             atomic_fetch_add(&sh->maps, 1);
         }
         atomic_fetch_add(&sh->accesses, 1);
@@ -212,6 +219,87 @@ static void test_readers_vs_commits(void)
         CHECK(atomic_load(&sh.done[i]) >= READER_SHARE);
     }
     CHECK(atomic_load(&sh.cached) >= 4L * NREADERS * READER_SHARE);
+    CHECK_EQ_INT(gm_space_destroy(sh.as, NULL), 0);
+    for (int i = 0; i < NREG; i++) {
+        gm_region_unref(r[i]);
+    }
+    gm_region_unref(root);
+    CHECK_EQ_INT(gm_system_destroy(sys, NULL), 0);
+}
+
+/*
+ * Readers in bus-master spaces (a container holding an alias of system
+ * memory) while the writer switches bus mastering on and off and moves
+ * RAM: enabled, a space shares system memory's view; disabled, it renders
+ * nothing. Both must read correctly at every moment, caches included.
+ */
+static void test_readers_vs_switches(void)
+{
+    struct shared sh = {0};
+    gm_system *sys = gm_system_new(NULL);
+    gm_region *root, *r[NREG], *bm[NREADERS], *al[NREADERS];
+    pthread_t t[NREADERS];
+    unsigned s = 7;
+    int commits = 0;
+
+    gm_system_set_warn_handler(sys, NULL, NULL);
+    root = gm_region_new_container(sys, "root", GM_SIZE_2_64, NULL);
+    for (int i = 0; i < NREG; i++) {
+        r[i] = gm_region_new_ram(sys, "r", 0x1000, NULL);
+        memset(gm_region_ram_ptr(r[i]), i + 1, 0x1000);
+        CHECK_EQ_INT(gm_region_add_subregion(root, (uint64_t)i * 0x1000, r[i],
+                                             NULL),
+                     0);
+    }
+    sh.as = gm_space_new(sys, root, "memory", NULL);
+    for (int i = 0; i < NREADERS; i++) {
+        bm[i] = gm_region_new_container(sys, "bm", GM_SIZE_2_64, NULL);
+        al[i] = gm_region_new_alias(sys, "bm-alias", root, 0, GM_SIZE_2_64,
+                                    NULL);
+        CHECK_EQ_INT(gm_region_add_subregion(bm[i], 0, al[i], NULL), 0);
+        sh.own[i] = gm_space_new(sys, bm[i], "bus-master", NULL);
+    }
+    CHECK_EQ_INT(gm_space_load(sh.as, 0x100000, 8, GM_ENDIAN_LITTLE,
+                               &sh.hole, GM_ATTRS_DEFAULT),
+                 GM_RESULT_DECODE_ERROR);
+    pthread_barrier_init(&sh.start, NULL, NREADERS + 1);
+    for (int i = 0; i < NREADERS; i++) {
+        if (pthread_create(&t[i], NULL, reader, &sh) != 0) {
+            HARNESS_FAIL("pthread_create failed");
+            exit(1);
+        }
+    }
+    pthread_barrier_wait(&sh.start);
+    while (commits < COMMITS || !readers_done(&sh)) {
+        int ret;
+
+        s = s * 1103515245u + 12345u;
+        if (s & 0x100) {
+            gm_region *a = al[(s >> 9) % NREADERS];
+
+            ret = gm_region_set_enabled(a, !gm_region_enabled(a), NULL);
+        } else {
+            ret = gm_region_set_address(r[(s >> 9) % NREG],
+                                        ((s >> 16) % 64) * 0x1000, NULL);
+        }
+        CHECK_EQ_INT(ret, 0);
+        commits++;
+    }
+    atomic_store(&sh.stop, 1);
+    for (int i = 0; i < NREADERS; i++) {
+        pthread_join(t[i], NULL);
+    }
+    pthread_barrier_destroy(&sh.start);
+    printf("# %d commits, %ld accesses, %ld cached loads, %ld maps\n",
+           commits, atomic_load(&sh.accesses), atomic_load(&sh.cached),
+           atomic_load(&sh.maps));
+    CHECK_EQ_INT(atomic_load(&sh.bad), 0);
+    CHECK(atomic_load(&sh.cached) >= 4L * NREADERS * READER_SHARE);
+    for (int i = 0; i < NREADERS; i++) {
+        CHECK_EQ_INT(gm_space_destroy(sh.own[i], NULL), 0);
+        gm_region_unref(al[i]);
+        gm_region_unref(bm[i]);
+    }
     CHECK_EQ_INT(gm_space_destroy(sh.as, NULL), 0);
     for (int i = 0; i < NREG; i++) {
         gm_region_unref(r[i]);
@@ -323,6 +411,7 @@ int main(void)
     /* A deadlock must fail the test, not hang it. */
     alarm(240);
     RUN(test_readers_vs_commits);
+    RUN(test_readers_vs_switches);
     RUN(test_mmio_callback_commits);
     return harness_done();
 }
