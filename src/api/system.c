@@ -70,6 +70,21 @@ gm_system *gm_system_new(gm_error *err)
     return sys;
 }
 
+/*
+ * With the writer lock released: wait for a grace period if there is a
+ * batch, then free it and what call_rcu handed back, under the lock.
+ */
+static void free_after_grace(gm_system *sys, struct gm_deferred *batch)
+{
+    if (batch) {
+        urcu_bp_synchronize_rcu();
+    }
+    gm__lock(sys);
+    gm__reclaim_free(sys, batch);
+    gm__reclaim_drain(sys);
+    gm__unlock(sys);
+}
+
 void gm__release(gm_system *sys)
 {
     struct gm_deferred *batch = NULL;
@@ -79,10 +94,7 @@ void gm__release(gm_system *sys)
     }
     gm__unlock(sys);
     if (batch) {
-        urcu_bp_synchronize_rcu();
-        gm__lock(sys);
-        gm__reclaim_free(sys, batch);
-        gm__unlock(sys);
+        free_after_grace(sys, batch);
     }
 }
 
@@ -294,13 +306,7 @@ int gm_system_destroy(gm_system *sys, gm_error *err)
         gm__lock(sys);
         batch = gm__reclaim_take(sys);
         gm__unlock(sys);
-        if (batch) {
-            urcu_bp_synchronize_rcu();
-        }
-        gm__lock(sys);
-        gm__reclaim_free(sys, batch);
-        gm__reclaim_drain(sys);
-        gm__unlock(sys);
+        free_after_grace(sys, batch);
         if (gm__reclaim_in_flight(sys) == 0) {
             break;
         }
