@@ -11,11 +11,15 @@
  * they may access memory and even commit topology changes (commits never
  * wait for readers).
  *
- * Results follow QEMU: reads of unassigned addresses return all-ones and
- * GM_RESULT_DECODE_ERROR; writes to ROM or read-only RAM are dropped and
- * reported as GM_RESULT_ACCESS_ERROR; a device refusing an access (valid
- * rules, accepts callback) gives GM_RESULT_DECODE_ERROR. Accesses crossing
- * ranges are split; the result is the OR of the parts' results.
+ * Results follow QEMU: reads of unassigned addresses (holes, regions made
+ * with NULL ops) and reads a device refuses (valid rules, accepts
+ * callback) return GM_RESULT_DECODE_ERROR and read as 0, as QEMU's
+ * unassigned_mem_read() (QEMU 8 to 10); a space can read all-ones there
+ * instead (gm_space_set_unassigned()), as a PC's I/O ports and a PCI
+ * master abort do. Writes there are dropped with the same result. Writes
+ * to ROM or read-only RAM are dropped and reported as
+ * GM_RESULT_ACCESS_ERROR. Accesses crossing ranges are split; the result
+ * is the OR of the parts' results.
  */
 #ifndef GUESTMEM_ACCESS_H
 #define GUESTMEM_ACCESS_H
@@ -33,7 +37,8 @@ extern "C" {
 
 /**
  * gm_space_read() - copy @len bytes of guest memory at @addr into @buf.
- * Return: GM_RESULT_OK or the OR of the parts' errors (holes read as 0xff).
+ * Return: GM_RESULT_OK or the OR of the parts' errors (unassigned bytes
+ * read as the space's unassigned value).
  * Context: any thread; lock-free.
  */
 GM_EXPORT enum gm_result gm_space_read(gm_space *as, uint64_t addr,
@@ -47,7 +52,8 @@ GM_EXPORT enum gm_result gm_space_write(gm_space *as, uint64_t addr,
 
 /**
  * gm_space_load() - a 1, 2, 4 or 8-byte load in the given byte order.
- * @val: receives the value (all-ones on a decode error).
+ * @val: receives the value (the space's unassigned value on a decode
+ *       error; all-ones for a bad argument).
  *
  * On MMIO the load is one device access of @size bytes (checked against
  * the device's `valid` rules, then split or widened by its `impl` sizes),
@@ -65,6 +71,28 @@ GM_EXPORT enum gm_result gm_space_store(gm_space *as, uint64_t addr,
                                         unsigned size, enum gm_endian endian,
                                         uint64_t val,
                                         struct gm_mem_attrs attrs);
+
+/**
+ * enum gm_unassigned - what reads of unassigned addresses return.
+ * @GM_UNASSIGNED_ZERO: zeros, as QEMU's unassigned_mem_read() (default).
+ * @GM_UNASSIGNED_ONES: all-ones: a floating bus, as a PC's I/O port space
+ *                      (QEMU gives it an unassigned_io_ops region covering
+ *                      every port) or a PCI master abort.
+ */
+enum gm_unassigned {
+    GM_UNASSIGNED_ZERO = 0,
+    GM_UNASSIGNED_ONES = 1,
+};
+
+/**
+ * gm_space_set_unassigned() - choose what unassigned reads of @as return.
+ * Return: 0 or -EINVAL. Context: any thread; accesses already running may
+ * still use the previous value.
+ */
+GM_EXPORT int gm_space_set_unassigned(gm_space *as, enum gm_unassigned value,
+                                      gm_error *err);
+/** gm_space_unassigned() - the current choice (GM_UNASSIGNED_ZERO for NULL). */
+GM_EXPORT enum gm_unassigned gm_space_unassigned(const gm_space *as);
 
 /*
  * DMA. gm_space_map() returns a host pointer for up to *@plen bytes at
