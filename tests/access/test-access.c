@@ -302,10 +302,10 @@ static void test_ram_cross_ranges_and_hole(void)
     CHECK(memcmp(buf, exp, 0x30) == 0);
 
     /* [0x1ff0, 0x2020): b then the hole. */
-    memset(buf, 0, sizeof(buf));
+    memset(buf, 0x5a, sizeof(buf));
     CHECK_EQ_INT(gm_space_read(e.as, 0x1ff0, buf, 0x30, A), DECODE);
     memset(exp, 0xbb, 0x10);
-    memset(exp + 0x10, 0xff, 0x20);
+    memset(exp + 0x10, unassigned_byte(e.as), 0x20);
     CHECK(memcmp(buf, exp, 0x30) == 0);
 
     /* Writes: across a and b, then b and the hole. */
@@ -323,9 +323,9 @@ static void test_ram_cross_ranges_and_hole(void)
     CHECK_EQ_U64(pb[0xffc], 0x5c);
     CHECK_EQ_U64(pb[0xfff], 0x5c);
     /* The hole is still a hole. */
-    memset(buf, 0, 4);
+    memset(buf, 0x5a, 4);
     CHECK_EQ_INT(gm_space_read(e.as, 0x2000, buf, 4, A), DECODE);
-    CHECK(memcmp(buf, "\xff\xff\xff\xff", 4) == 0);
+    CHECK(all_unassigned(e.as, buf, 4));
 
     /* A load crossing a and b. */
     {
@@ -340,7 +340,10 @@ static void test_ram_cross_ranges_and_hole(void)
     env_fini(&e);
 }
 
-/* Holes: all-ones and a decode error; writes change nothing. */
+/*
+ * Holes: the space's unassigned value and a decode error; writes change
+ * nothing.
+ */
 static void test_hole(void)
 {
     struct env e;
@@ -353,31 +356,33 @@ static void test_hole(void)
     place(&e, 0x1000, ram, 0);
 
     for (unsigned s = 1; s <= 8; s *= 2) {
-        v = 0;
+        v = 0x5a5a5a5a5a5a5a5aULL;
         CHECK_EQ_INT(gm_space_load(e.as, 0x3000, s, GM_ENDIAN_LITTLE, &v, A),
                      DECODE);
-        CHECK_EQ_U64(v, s == 8 ? UINT64_MAX : (1ULL << (s * 8)) - 1);
+        CHECK_EQ_U64(v, unassigned_val(e.as, s));
     }
-    memset(buf, 0, sizeof(buf));
+    memset(buf, 0x5a, sizeof(buf));
     CHECK_EQ_INT(gm_space_read(e.as, 0x10, buf, sizeof(buf), A), DECODE);
     for (unsigned i = 0; i < sizeof(buf); i++) {
-        CHECK_EQ_U64(buf[i], 0xff);
+        CHECK_EQ_U64(buf[i], unassigned_byte(e.as));
     }
     /* Beyond the root container. */
+    v = 0x5a5a5a5a5a5a5a5aULL;
     CHECK_EQ_INT(
         gm_space_load(e.as, 0x100000000ULL, 4, GM_ENDIAN_LITTLE, &v, A),
         DECODE);
-    CHECK_EQ_U64(v, 0xffffffff);
+    CHECK_EQ_U64(v, unassigned_val(e.as, 4));
 
     CHECK_EQ_INT(gm_space_store(e.as, 0xfff, 2, GM_ENDIAN_LITTLE, 0x2222, A),
                  DECODE);
     /* The hole half is dropped, the RAM half written. */
     CHECK_EQ_U64(((uint8_t *)gm_region_ram_ptr(ram))[0], 0x22);
-    CHECK_EQ_INT(gm_space_store(e.as, 0x3000, 4, GM_ENDIAN_LITTLE, 0, A),
+    CHECK_EQ_INT(gm_space_store(e.as, 0x3000, 4, GM_ENDIAN_LITTLE,
+                                0x5a5a5a5a, A),
                  DECODE);
     CHECK_EQ_INT(gm_space_load(e.as, 0x3000, 4, GM_ENDIAN_LITTLE, &v, A),
                  DECODE);
-    CHECK_EQ_U64(v, 0xffffffff);
+    CHECK_EQ_U64(v, unassigned_val(e.as, 4));
     CHECK_EQ_U64(((uint8_t *)gm_region_ram_ptr(ram))[1], 0x11);
     /* Zero-length accesses do nothing. */
     CHECK_EQ_INT(gm_space_read(e.as, 0x3000, buf, 0, A), OK);
@@ -702,9 +707,9 @@ static void test_mmio_valid_max_read_path(void)
  * valid.max_access_size through loads and stores: QEMU's
  * address_space_ldq/stq dispatch the whole access at once
  * (memory_region_dispatch_read with MO_64), and
- * memory_region_access_valid refuses it: a decode error, all-ones, and no
- * callback. Likewise an unaligned 4-byte load of a device without
- * valid.unaligned.
+ * memory_region_access_valid refuses it: a decode error, the space's
+ * unassigned value, and no callback. Likewise an unaligned 4-byte load of
+ * a device without valid.unaligned.
  */
 static void test_mmio_valid_max_load_store(void)
 {
@@ -718,20 +723,20 @@ static void test_mmio_valid_max_load_store(void)
     o.valid.max_access_size = 4;
     place(&e, 0x1000, gm_region_new_io(e.sys, "d4", 0x40, &o, &d, NULL), 0);
 
-    v = 0;
+    v = 0x5a5a5a5a5a5a5a5aULL;
     CHECK_EQ_INT(gm_space_load(e.as, 0x1000, 8, GM_ENDIAN_LITTLE, &v, A),
                  DECODE);
-    CHECK_EQ_U64(v, UINT64_MAX);
+    CHECK_EQ_U64(v, unassigned_val(e.as, 8));
     CHECK_EQ_INT(d.n, 0);
     CHECK_EQ_INT(gm_space_store(e.as, 0x1008, 8, GM_ENDIAN_LITTLE, 0, A),
                  DECODE);
     CHECK_EQ_INT(d.n, 0);
     CHECK_EQ_U64(d.regs[8], 0x18);
     /* Unaligned 4-byte load at offset 2. */
-    v = 0;
+    v = 0x5a5a5a5a5a5a5a5aULL;
     CHECK_EQ_INT(gm_space_load(e.as, 0x1002, 4, GM_ENDIAN_LITTLE, &v, A),
                  DECODE);
-    CHECK_EQ_U64(v, 0xffffffff);
+    CHECK_EQ_U64(v, unassigned_val(e.as, 4));
     CHECK_EQ_INT(d.n, 0);
     /* The 4-byte aligned load is fine. */
     CHECK_EQ_INT(gm_space_load(e.as, 0x1004, 4, GM_ENDIAN_LITTLE, &v, A), OK);
@@ -755,21 +760,23 @@ static void test_mmio_valid_min(void)
     o.valid.max_access_size = 4;
     place(&e, 0x1000, gm_region_new_io(e.sys, "d", 0x40, &o, &d, NULL), 0);
 
-    v = 0;
+    v = 0x5a5a5a5a5a5a5a5aULL;
     CHECK_EQ_INT(gm_space_load(e.as, 0x1004, 1, GM_ENDIAN_LITTLE, &v, A),
                  DECODE);
-    CHECK_EQ_U64(v, 0xff);
+    CHECK_EQ_U64(v, unassigned_val(e.as, 1));
+    v = 0x5a5a5a5a5a5a5a5aULL;
     CHECK_EQ_INT(gm_space_load(e.as, 0x1004, 2, GM_ENDIAN_LITTLE, &v, A),
                  DECODE);
-    CHECK_EQ_U64(v, 0xffff);
+    CHECK_EQ_U64(v, unassigned_val(e.as, 2));
     CHECK_EQ_INT(gm_space_store(e.as, 0x1004, 2, GM_ENDIAN_LITTLE, 0, A),
                  DECODE);
     CHECK_EQ_INT(d.n, 0);
     CHECK_EQ_U64(d.regs[4], 0x14);
     /* Through the read path: 2 bytes are one 2-byte chunk, refused. */
-    memset(buf, 0, sizeof(buf));
+    memset(buf, 0x5a, sizeof(buf));
     CHECK_EQ_INT(gm_space_read(e.as, 0x1004, buf, 2, A), DECODE);
-    CHECK(memcmp(buf, "\xff\xff\0\0", 4) == 0);
+    CHECK(all_unassigned(e.as, buf, 2));
+    CHECK(memcmp(buf + 2, "\x5a\x5a", 2) == 0);
     CHECK_EQ_INT(d.n, 0);
     /* 4 bytes are fine. */
     CHECK_EQ_INT(gm_space_load(e.as, 0x1004, 4, GM_ENDIAN_LITTLE, &v, A), OK);
@@ -802,9 +809,9 @@ static void test_mmio_valid_unaligned(void)
     place(&e, 0x1000, gm_region_new_io(e.sys, "r", 0x40, &orf, &dr, NULL), 0);
     place(&e, 0x2000, gm_region_new_io(e.sys, "a", 0x40, &oa, &da, NULL), 0);
 
-    memset(buf, 0, sizeof(buf));
+    memset(buf, 0x5a, sizeof(buf));
     CHECK_EQ_INT(gm_space_read(e.as, 0x1002, buf, 4, A), DECODE);
-    CHECK(memcmp(buf, "\xff\xff\xff\xff", 4) == 0);
+    CHECK(all_unassigned(e.as, buf, 4));
     CHECK_EQ_INT(dr.n, 0);
     CHECK_EQ_INT(gm_space_write(e.as, 0x1001, buf, 2, A), DECODE);
     CHECK_EQ_INT(dr.n, 0);
@@ -856,10 +863,10 @@ static void test_mmio_valid_accepts(void)
     CHECK_EQ_U64(d.regs[4], 0x14);
 
     /* Refused offset. */
-    v = 0;
+    v = 0x5a5a5a5a5a5a5a5aULL;
     CHECK_EQ_INT(gm_space_load(e.as, 0x1008, 4, GM_ENDIAN_LITTLE, &v, A),
                  DECODE);
-    CHECK_EQ_U64(v, 0xffffffff);
+    CHECK_EQ_U64(v, unassigned_val(e.as, 4));
     CHECK_EQ_INT(d.n, 1);
     CHECK_EQ_U64(d.last_accepts.off, 8);
     CHECK_EQ_U64(d.last_accepts.attrs.requester_id, 0);
@@ -1033,17 +1040,21 @@ static void test_mmio_unassigned(void)
     place(&e, 0x800, gm_region_new_io(e.sys, "resv", 0x100, NULL, NULL, NULL),
           1);
 
+    v = 0x5a5a5a5a5a5a5a5aULL;
     CHECK_EQ_INT(gm_space_load(e.as, 0x800, 4, GM_ENDIAN_LITTLE, &v, A),
                  DECODE);
-    CHECK_EQ_U64(v, 0xffffffff);
+    CHECK_EQ_U64(v, unassigned_val(e.as, 4));
+    /* Its last 4 bytes, then 4 bytes of RAM. */
     CHECK_EQ_INT(gm_space_load(e.as, 0x8fc, 8, GM_ENDIAN_LITTLE, &v, A),
                  DECODE);
-    CHECK_EQ_U64(v, 0x12121212ffffffffULL);
+    CHECK_EQ_U64(v, 0x1212121200000000ULL | unassigned_val(e.as, 4));
     CHECK_EQ_INT(gm_space_store(e.as, 0x810, 4, GM_ENDIAN_LITTLE, 0, A),
                  DECODE);
     CHECK_EQ_U64(((uint8_t *)gm_region_ram_ptr(ram))[0x810], 0x12);
+    memset(buf, 0x5a, sizeof(buf));
     CHECK_EQ_INT(gm_space_read(e.as, 0x7fc, buf, 8, A), DECODE);
-    CHECK(memcmp(buf, "\x12\x12\x12\x12\xff\xff\xff\xff", 8) == 0);
+    CHECK(memcmp(buf, "\x12\x12\x12\x12", 4) == 0);
+    CHECK(all_unassigned(e.as, buf + 4, 4));
     env_fini(&e);
 }
 
@@ -1481,15 +1492,16 @@ static void test_cache_ram(void)
     /* The window now straddles other (0x1000 long) and a hole. */
     CHECK_EQ_INT(gm_region_set_address(ram2, 0xf180, NULL), 0);
     CHECK_EQ_INT(gm_cache_read(&c, 0, buf, 16), OK);
+    memset(buf, 0x5a, 16);
     CHECK_EQ_INT(gm_cache_read(&c, 0x78, buf, 16), DECODE);
     CHECK_EQ_U64(buf[0], 0x62);
-    CHECK_EQ_U64(buf[8], 0xff);
+    CHECK_EQ_U64(buf[8], unassigned_byte(e.as));
 
     /* Disabled: a hole. */
     CHECK_EQ_INT(gm_region_set_enabled(ram2, false, NULL), 0);
-    v = 0;
+    v = 0x5a5a5a5a5a5a5a5aULL;
     CHECK_EQ_INT(gm_cache_load(&c, 0, 4, GM_ENDIAN_LITTLE, &v), DECODE);
-    CHECK_EQ_U64(v, 0xffffffff);
+    CHECK_EQ_U64(v, unassigned_val(e.as, 4));
     CHECK_EQ_INT(gm_cache_store(&cw, 0, 4, GM_ENDIAN_LITTLE, 0), DECODE);
     /* And back. */
     CHECK_EQ_INT(gm_region_set_address(ram, 0x10000, NULL), 0);
