@@ -8,14 +8,22 @@
  * commit only where the view changed) inside an RCU read-side section: no
  * lock is taken, any number of threads may access while another commits.
  * MMIO callbacks run in that read-side section, without any guestmem lock;
- * they may access memory and even commit topology changes (commits never
- * wait for readers).
+ * they may access memory and even commit topology changes (a commit made
+ * inside a read-side section never waits for readers; elsewhere a call
+ * that changes the topology may wait for a grace period once it has
+ * released the writer lock).
  *
- * Results follow QEMU: reads of unassigned addresses return all-ones and
- * GM_RESULT_DECODE_ERROR; writes to ROM or read-only RAM are dropped and
- * reported as GM_RESULT_ACCESS_ERROR; a device refusing an access (valid
- * rules, accepts callback) gives GM_RESULT_DECODE_ERROR. Accesses crossing
- * ranges are split; the result is the OR of the parts' results.
+ * Results follow QEMU: reads of unassigned addresses (holes, regions made
+ * with NULL ops) and reads a device refuses (valid rules, accepts
+ * callback) return GM_RESULT_DECODE_ERROR and read as 0, as QEMU's
+ * unassigned_mem_read() (QEMU 8 to 10); a space can read all-ones there
+ * instead (gm_space_set_unassigned()), as a PC's I/O ports and a PCI
+ * master abort do. Writes there are dropped with the same result. Writes
+ * to ROM or read-only RAM are dropped and reported as
+ * GM_RESULT_ACCESS_ERROR (QEMU reports a decode error there: its RAM
+ * regions have unassigned ops); a device callback's own error is passed
+ * on. Accesses crossing ranges are split; the result is the OR of the
+ * parts' results.
  */
 #ifndef GUESTMEM_ACCESS_H
 #define GUESTMEM_ACCESS_H
@@ -33,7 +41,9 @@ extern "C" {
 
 /**
  * gm_space_read() - copy @len bytes of guest memory at @addr into @buf.
- * Return: GM_RESULT_OK or the OR of the parts' errors (holes read as 0xff).
+ * Return: GM_RESULT_OK or the OR of the parts' errors (unassigned bytes
+ * read as the space's unassigned value); GM_RESULT_DECODE_ERROR with @buf
+ * untouched for a NULL @as, or a NULL @buf and a non-zero @len.
  * Context: any thread; lock-free.
  */
 GM_EXPORT enum gm_result gm_space_read(gm_space *as, uint64_t addr,
@@ -47,12 +57,15 @@ GM_EXPORT enum gm_result gm_space_write(gm_space *as, uint64_t addr,
 
 /**
  * gm_space_load() - a 1, 2, 4 or 8-byte load in the given byte order.
- * @val: receives the value (all-ones on a decode error).
+ * @val: receives the value: bytes at unassigned addresses, and all of a
+ *       device access the device refuses, read as the space's unassigned
+ *       value; all-ones for a bad argument.
  *
- * On MMIO the load is one device access of @size bytes (checked against
- * the device's `valid` rules, then split or widened by its `impl` sizes),
- * as QEMU's ld* helpers; gm_space_read() instead cuts a buffer into the
- * largest accesses the device takes.
+ * When one device range holds the whole load it is one device access of
+ * @size bytes (checked against the device's `valid` rules, then split or
+ * widened by its `impl` sizes), as QEMU's ld* helpers; gm_space_read()
+ * instead cuts a buffer into the largest accesses the device takes, and so
+ * does a load that crosses ranges.
  * Return: as gm_space_read(); GM_RESULT_DECODE_ERROR for a bad @size.
  */
 GM_EXPORT enum gm_result gm_space_load(gm_space *as, uint64_t addr,
@@ -66,17 +79,41 @@ GM_EXPORT enum gm_result gm_space_store(gm_space *as, uint64_t addr,
                                         uint64_t val,
                                         struct gm_mem_attrs attrs);
 
+/**
+ * enum gm_unassigned - what reads of unassigned addresses return.
+ * @GM_UNASSIGNED_ZERO: zeros, as QEMU's unassigned_mem_read() (default).
+ * @GM_UNASSIGNED_ONES: all-ones: a floating bus, as a PC's I/O port space
+ *                      (QEMU gives it an unassigned_io_ops region covering
+ *                      every port) or a PCI master abort.
+ */
+enum gm_unassigned {
+    GM_UNASSIGNED_ZERO = 0,
+    GM_UNASSIGNED_ONES = 1,
+};
+
+/**
+ * gm_space_set_unassigned() - choose what unassigned reads of @as return.
+ * Return: 0 or -EINVAL. Context: any thread; accesses already running may
+ * still use the previous value.
+ */
+GM_EXPORT int gm_space_set_unassigned(gm_space *as, enum gm_unassigned value,
+                                      gm_error *err);
+/** gm_space_unassigned() - the current choice (GM_UNASSIGNED_ZERO for NULL). */
+GM_EXPORT enum gm_unassigned gm_space_unassigned(const gm_space *as);
+
 /*
  * DMA. gm_space_map() returns a host pointer for up to *@plen bytes at
  * @addr: directly into RAM (extended across contiguous ranges of the same
  * RAM), or into a bounce buffer for anything else, charged to the space's
  * bounce budget. It returns NULL when nothing can be mapped now (the budget
- * is exhausted, or @addr is not mapped at all); *@plen is then 0. Clients
- * registered with gm_space_register_map_client() are told when a bounce
- * buffer is released. gm_space_unmap() must be given the pointer and length
- * of the map, and how many bytes were actually written (@access_len): a
- * written RAM mapping marks them dirty, a written bounce buffer is written
- * back through gm_space_write().
+ * is exhausted, @addr is not mapped at all, or memory ran out); *@plen is
+ * then 0. Maps still held when @as is destroyed are released with it
+ * (bounce buffers freed): unmap them first. Clients registered with
+ * gm_space_register_map_client() are told when a bounce buffer is
+ * released. gm_space_unmap() must be given the pointer and length of the
+ * map, and how many bytes were actually written (@access_len): a written
+ * RAM mapping marks them dirty, a written bounce buffer is written back
+ * through gm_space_write().
  */
 GM_EXPORT void *gm_space_map(gm_space *as, uint64_t addr, uint64_t *plen,
                              bool is_write, struct gm_mem_attrs attrs);
@@ -96,7 +133,9 @@ typedef struct gm_map_client gm_map_client;
  * a failed map may succeed: the next time a bounce buffer of @as is
  * released, or at once if bounce room is free now.
  * Return: a handle, or NULL on -ENOMEM. The handle stays valid after the
- * call: release it with gm_space_unregister_map_client() either way.
+ * call: release it with gm_space_unregister_map_client() either way, before
+ * @as is destroyed (gm_space_destroy() frees the handles left, and
+ * unregistering one of those afterwards is a use after free).
  * Context: @fn runs on the thread that releases the buffer (or registers),
  * with no guestmem lock held.
  */
@@ -110,7 +149,9 @@ GM_EXPORT void gm_space_unregister_map_client(gm_map_client *c);
  * The dirty hook: called for every write through this API (and every
  * written DMA unmap) that lands in RAM whose range has a non-zero dirty-log
  * mask, with the region, the offset and length written, and the mask.
- * Context: the writing thread, inside an RCU read-side section; must not
+ * Context: the writing thread (for a DMA map, the one that unmaps it);
+ * inside an RCU read-side section for writes through the space, outside
+ * one for a cache's writes to its RAM and for unmaps of RAM maps; must not
  * block.
  */
 typedef void (*gm_dirty_fn)(void *opaque, gm_region *region,

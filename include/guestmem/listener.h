@@ -7,15 +7,24 @@
  * new view: region_del for ranges that left (or whose attributes changed),
  * then region_add for ranges that appeared, with region_nop for the
  * unchanged ranges inside the re-rendered windows and log_start/log_stop
- * when only the dirty-log mask of a range changed. Deletions run in
- * descending priority, additions in ascending priority; begin and commit
- * bracket each update.
+ * (after the range's region_nop) when only the dirty-log mask of a range
+ * changed; ranges of one space come in address order. Deletions, log_stop
+ * and eventfd_del run in descending listener priority, the others in
+ * ascending priority.
  *
- * Context: callbacks run on the committing thread with the writer lock held.
- * They may read (getters, gm_space_get_flatview()) but must not change the
- * topology or (un)register listeners: such calls fail with -EBUSY. During
- * region_del callbacks the space still publishes the old view, during the
- * others the new one.
+ * One commit may change several spaces. It calls begin on every listener
+ * that hears at least one of the spaces it tells about (listeners filtered
+ * on other spaces hear nothing, not even begin and commit; a commit that
+ * changes nothing visible calls nobody); then region_del for every space
+ * told (spaces in creation order); then it publishes the new views; then
+ * region_add, region_nop, log_start and log_stop for every space; then,
+ * space by space, eventfd_del and eventfd_add; then commit.
+ *
+ * Context: callbacks run on the committing (or registering) thread with the
+ * writer lock held. They may read (getters, gm_space_get_flatview()) but
+ * must not change the topology or (un)register listeners: such calls fail
+ * with -EBUSY. During begin and region_del callbacks every space still
+ * publishes its old view, during the others (commit included) the new one.
  */
 #ifndef GUESTMEM_LISTENER_H
 #define GUESTMEM_LISTENER_H
@@ -29,7 +38,9 @@ extern "C" {
 
 /*
  * Callbacks; any may be NULL. Sections are valid only during the call.
- * The table only ever grows at the end.
+ * The sections of eventfd_add / eventfd_del carry only the space, the
+ * ioeventfd's absolute address (addr) and its size (0: any size); their
+ * region is NULL. The table only ever grows at the end.
  */
 struct gm_listener_ops {
     void (*begin)(void *opaque);
@@ -61,7 +72,8 @@ struct gm_listener_ops {
  *
  * Replays the current state: log_global_start if global logging is on, then
  * for each space (begin, region_add and log_start per range, eventfd_add per
- * ioeventfd, commit).
+ * ioeventfd, commit). Spaces created in a transaction still open are not
+ * replayed: the listener hears them at its commit.
  *
  * Return: a handle, or NULL: -EINVAL, -ENOMEM, -EBUSY (from a listener).
  */
@@ -71,9 +83,12 @@ GM_EXPORT gm_listener *gm_listener_register(gm_system *sys,
                                             gm_space *filter, gm_error *err);
 
 /**
- * gm_listener_unregister() - stop listening, replaying region_del (with
- * log_stop and eventfd_del) for the current state, and free @l.
- * Return: 0; -EBUSY from a listener callback (nothing is changed).
+ * gm_listener_unregister() - stop listening, replaying the current state as
+ * deletions, and free @l: for each space (begin, log_stop and region_del
+ * per range, eventfd_del per ioeventfd, commit), then log_global_stop if
+ * global logging is on.
+ * Return: 0; -EINVAL (NULL); -EBUSY from a listener callback (nothing is
+ * changed).
  */
 GM_EXPORT int gm_listener_unregister(gm_listener *l, gm_error *err);
 

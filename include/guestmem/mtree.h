@@ -32,7 +32,8 @@ enum gm_mtree_flags {
  * LF line ends); GM_MTREE_ANNOTATE writes `container` for regions that do
  * not terminate and `rom` for read-only aliases, the form our importer reads
  * back. JSON gives the same information as objects.
- * Return: 0, -EINVAL, -EIO (write error), -ENOMEM.
+ * Return: 0, -EINVAL, -EIO (write error), -ENOMEM, -EBUSY (from a listener
+ * callback).
  * Context: takes the writer lock; not from a listener callback.
  */
 GM_EXPORT int gm_mtree_print(gm_system *sys, FILE *out, unsigned flags,

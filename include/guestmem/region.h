@@ -9,7 +9,7 @@
  *   I/O         MMIO callbacks (NULL ops: an unassigned reservation)
  *   alias       a window onto another region (target + offset)
  *   ROM device  RAM read directly in romd mode, callbacks otherwise
- *   RAM device  caller memory with MMIO semantics (prints "ramd")
+ *   RAM device  caller memory, accessed as RAM (prints "ramd")
  *
  * Sizes go up to 2^64 inclusive (GM_SIZE_2_64) and are passed as gm_u128.
  * Every region except aliases may hold subregions; siblings render in order
@@ -24,8 +24,17 @@
  *
  * Context: every mutator takes the system's writer lock and runs in an
  * implicit transaction when none is open; a mutator called from a listener
- * callback fails with -EBUSY. Getters take the lock too and may be called
- * from listener callbacks.
+ * callback fails with -EBUSY (gm_region_set_owner() excepted: it changes
+ * no view). Getters may be called from listener callbacks; those of
+ * properties that can change take the lock.
+ *
+ * Errors: besides the codes each mutator lists, every mutator returns
+ * -EINVAL for a NULL region, -EBUSY from a listener callback, and -ENOMEM
+ * when the commit that closes its implicit transaction runs out of memory.
+ * A call that fails changes nothing: the change is undone, no view is
+ * published and no listener is told (a collision warning may already have
+ * been given). Inside an explicit transaction a change stands at once and
+ * gm_transaction_commit() reports a failed commit.
  */
 #ifndef GUESTMEM_REGION_H
 #define GUESTMEM_REGION_H
@@ -57,8 +66,11 @@ enum gm_endian {
 /* Result of an access (QEMU's MemTxResult). */
 enum gm_result {
     GM_RESULT_OK = 0,
-    GM_RESULT_DECODE_ERROR = 1, /* nothing (willing) at that address */
-    GM_RESULT_ACCESS_ERROR = 2, /* a device refused the access */
+    GM_RESULT_DECODE_ERROR = 1, /* nothing (willing) at that address: a
+                                   hole, an unassigned reservation, or a
+                                   device refusing the access */
+    GM_RESULT_ACCESS_ERROR = 2, /* a write to ROM or read-only RAM, or a
+                                   device callback's own error */
 };
 
 /**
@@ -93,7 +105,10 @@ struct gm_region_ops {
     struct {
         unsigned min_access_size; /* 0 means 1 */
         unsigned max_access_size; /* 0: any size is valid (QEMU's rule);
-                                     accesses are then at most 4 bytes */
+                                     gm_space_read() / write() then cut
+                                     buffers into accesses of at most 4
+                                     bytes (loads and stores keep their
+                                     size) */
         bool unaligned;
         bool (*accepts)(void *opaque, uint64_t offset, unsigned size,
                         bool is_write, struct gm_mem_attrs attrs);
@@ -168,8 +183,11 @@ GM_EXPORT gm_region *gm_region_new_rom_device(gm_system *sys,
                                               void *opaque, gm_error *err);
 
 /**
- * gm_region_new_ram_device() - caller memory accessed with MMIO semantics
- * (e.g. a passed-through BAR); @host owned by the caller.
+ * gm_region_new_ram_device() - caller memory (e.g. a passed-through BAR);
+ * @host owned by the caller. Accesses treat it as RAM: reads and writes
+ * copy directly, DMA maps and caches point into it and it can be dirty
+ * logged (QEMU gives such regions MMIO semantics instead: sized host
+ * accesses and bounce-buffered maps).
  */
 GM_EXPORT gm_region *gm_region_new_ram_device(gm_system *sys,
                                               const char *name, gm_u128 size,
@@ -202,7 +220,7 @@ GM_EXPORT void gm_region_unref(gm_region *r);
  * Return: 0; -EINVAL (NULL, @parent is an alias, regions of different
  * systems, @child already has a container); -ELOOP (@parent lies inside
  * @child, directly or through aliases); -ERANGE (@offset + size > 2^64);
- * -EBUSY (from a listener).
+ * -EBUSY (from a listener); -ENOMEM.
  */
 GM_EXPORT int gm_region_add_subregion(gm_region *parent, uint64_t offset,
                                       gm_region *child, gm_error *err);
@@ -215,15 +233,17 @@ GM_EXPORT int gm_region_add_subregion_overlap(gm_region *parent,
 
 /**
  * gm_region_del_subregion() - detach @child from @parent and drop the
- * parent's reference. Return: 0; -EINVAL (NULL); -ENOENT (not a child).
+ * parent's reference. Return: 0; -EINVAL (NULL); -ENOENT (not a child);
+ * -EBUSY (from a listener); -ENOMEM (@child stays in place).
  */
 GM_EXPORT int gm_region_del_subregion(gm_region *parent, gm_region *child,
                                       gm_error *err);
 
 /**
  * gm_region_set_address() - move within the container. As in QEMU the
- * region is re-added: it becomes the most recently added of its priority.
- * Return: 0; -ERANGE (would end past 2^64).
+ * region is re-added: it becomes the most recently added of its priority
+ * (unless @addr is its address already: then nothing changes).
+ * Return: 0; -ERANGE (would end past 2^64); see Errors above.
  */
 GM_EXPORT int gm_region_set_address(gm_region *r, uint64_t addr,
                                     gm_error *err);
@@ -249,7 +269,10 @@ GM_EXPORT int gm_region_set_nonvolatile(gm_region *r, bool nonvolatile,
  */
 GM_EXPORT int gm_region_set_size(gm_region *r, gm_u128 size, gm_error *err);
 
-/** gm_region_set_alias_offset() - -EINVAL unless @r is an alias. */
+/**
+ * gm_region_set_alias_offset() - -EINVAL unless @r is an alias; -ERANGE
+ * when @offset + size would exceed 2^64.
+ */
 GM_EXPORT int gm_region_set_alias_offset(gm_region *r, uint64_t offset,
                                          gm_error *err);
 
@@ -271,8 +294,9 @@ GM_EXPORT void gm_region_set_owner(gm_region *r, void *owner);
  * @data when @match_data, signals @fd instead of reaching the device. @fd is
  * owned by the caller and must stay open until the eventfd is deleted.
  * @size is 1, 2, 4 or 8, or 0 for "any size" (no data match).
- * Return: 0; -EINVAL (bad size); -EBADF (@fd < 0); -ERANGE (add outside
- * the region); -EEXIST (add twice) / -ENOENT (delete an unknown one).
+ * Return: 0; -EINVAL (bad size, or @match_data with size 0); -EBADF
+ * (@fd < 0); -ERANGE (add outside the region); -EEXIST (add twice) /
+ * -ENOENT (delete an unknown one); see Errors above.
  * Deleting works whatever the region's size has become.
  */
 GM_EXPORT int gm_region_add_eventfd(gm_region *r, uint64_t addr,
@@ -283,8 +307,9 @@ GM_EXPORT int gm_region_del_eventfd(gm_region *r, uint64_t addr,
                                     uint64_t data, int fd, gm_error *err);
 
 /*
- * Getters. The name and kind never change; the others are read under the
- * writer lock.
+ * Getters. The name, kind, system, alias target, host memory, ops and
+ * opaque never change and are read without the lock; the others are read
+ * under the writer lock.
  */
 GM_EXPORT const char *gm_region_name(const gm_region *r);
 GM_EXPORT enum gm_region_kind gm_region_kind(const gm_region *r);
@@ -315,7 +340,9 @@ GM_EXPORT void *gm_region_opaque(const gm_region *r);
  * gm_region_foreach_subregion() - visit the children in render order
  * (priority descending, then most recently added first).
  * @fn: non-zero return stops the walk and is returned.
- * Context: takes the writer lock; @fn must not change the topology.
+ * Return: 0, @fn's non-zero value, -EINVAL (NULL) or -ENOMEM.
+ * Context: takes the writer lock and holds it while @fn runs; @fn must
+ * not change the topology.
  */
 GM_EXPORT int gm_region_foreach_subregion(gm_region *r,
                                           int (*fn)(gm_region *child,

@@ -29,18 +29,28 @@ extern "C" {
  * @name: copied; NULL gives "anonymous".
  * @err: optional error record.
  *
- * Listeners receive region_add for the new space's ranges.
+ * Listeners receive region_add (and eventfd_add) for the new space's
+ * ranges at the commit that closes its creation; inside a transaction the
+ * space reads as empty until the outermost commit. It reads unassigned
+ * addresses as 0 (gm_space_set_unassigned()).
  * Return: the space (owned by @sys, destroyed by gm_space_destroy() or with
- * the system), or NULL: -EINVAL, -ENOMEM, -EBUSY (from a listener).
+ * the system), or NULL: -EINVAL, -ENOMEM (nothing created, no listener
+ * told), -EBUSY (from a listener).
  */
 GM_EXPORT gm_space *gm_space_new(gm_system *sys, gm_region *root,
                                  const char *name, gm_error *err);
 
 /**
- * gm_space_destroy() - destroy an address space; listeners get region_del.
+ * gm_space_destroy() - destroy an address space; listeners get region_del
+ * (and eventfd_del).
  * @as: space, or NULL (no-op returning 0).
- * Return: 0; -EBUSY when a listener is still filtered on @as, or from a
- * listener callback.
+ *
+ * Inside a transaction the space lives on until the outermost commit,
+ * which tells the listeners and frees it. DMA maps still held and map
+ * clients still registered on @as are freed with it.
+ * Return: 0; -EBUSY when a listener is still filtered on @as, an access
+ * cache is still open on it, or from a listener callback; -ENOMEM (the
+ * space lives on, nothing told).
  */
 GM_EXPORT int gm_space_destroy(gm_space *as, gm_error *err);
 
@@ -51,7 +61,8 @@ GM_EXPORT gm_system *gm_space_system(const gm_space *as);
 
 /**
  * gm_space_get_flatview() - the current flat view, with a reference.
- * Return: never NULL; release with gm_flatview_unref().
+ * Return: never NULL for a space (NULL only for a NULL @as); release with
+ * gm_flatview_unref().
  * Context: any thread, lock-free (RCU).
  */
 GM_EXPORT gm_flatview *gm_space_get_flatview(gm_space *as);
@@ -60,7 +71,11 @@ GM_EXPORT gm_flatview *gm_flatview_ref(gm_flatview *fv);
 /* Drop a reference; the view is freed after an RCU grace period. */
 GM_EXPORT void gm_flatview_unref(gm_flatview *fv);
 
-/* The region the view was rendered from, or NULL for an empty root. */
+/*
+ * The region the view was rendered from (the space's root as resolved), or
+ * NULL when that resolves to nothing (a disabled root, a container with no
+ * enabled child).
+ */
 GM_EXPORT gm_region *gm_flatview_root(const gm_flatview *fv);
 GM_EXPORT size_t gm_flatview_nr_ranges(const gm_flatview *fv);
 
@@ -68,6 +83,7 @@ GM_EXPORT size_t gm_flatview_nr_ranges(const gm_flatview *fv);
  * gm_flatview_foreach() - visit the ranges in address order.
  * @fn: called with a section (space NULL) valid during the call; non-zero
  *      stops the walk and is returned.
+ * Return: 0, @fn's non-zero value, or -EINVAL (NULL @fv or @fn).
  */
 GM_EXPORT int gm_flatview_foreach(const gm_flatview *fv,
                                   int (*fn)(const struct gm_section *s,

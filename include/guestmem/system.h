@@ -52,7 +52,9 @@ GM_EXPORT gm_system *gm_system_new(gm_error *err);
  * and listeners are gone but the system stays allocated: unref the regions
  * and call again); -EINVAL inside a transaction or a listener.
  * Context: not from a listener or with a transaction open; no flat view of
- * this system may still be referenced.
+ * this system may still be referenced, and every access cache must have
+ * been destroyed (gm_cache_destroy()) first: destroying the spaces frees
+ * the bookkeeping a cache still points to.
  */
 GM_EXPORT int gm_system_destroy(gm_system *sys, gm_error *err);
 
@@ -72,7 +74,7 @@ GM_EXPORT void gm_system_set_warn_handler(gm_system *sys, gm_warn_fn fn,
  * Takes the writer lock; changes made until the outermost commit are
  * published as one topology update.
  *
- * Return: 0, or -EBUSY when called from a listener callback.
+ * Return: 0; -EINVAL (NULL); -EBUSY when called from a listener callback.
  */
 GM_EXPORT int gm_transaction_begin(gm_system *sys);
 
@@ -83,11 +85,15 @@ GM_EXPORT int gm_transaction_begin(gm_system *sys);
  *
  * The outermost commit renders only the windows of the address space that
  * the transaction's changes touched, tells listeners the difference, and
- * publishes the new flat views. Nothing is rendered and no listener is
- * called when nothing visible changed.
+ * publishes the new flat views (see listener.h for the order). No view is
+ * published and no listener is called when nothing visible changed (a
+ * change undone within the transaction still re-renders its windows to
+ * find that out).
  *
- * Return: 0; -EINVAL without a matching begin on this thread; -ENOMEM (the
- * changes stay pending and the next commit retries).
+ * Return: 0; -EINVAL without a matching begin on this thread (also from a
+ * listener callback); -ENOMEM (the transaction is closed all the same: no
+ * view was published and no listener told, the changes stay pending and
+ * the next commit retries).
  */
 GM_EXPORT int gm_transaction_commit(gm_system *sys, gm_error *err);
 
@@ -102,13 +108,21 @@ GM_EXPORT unsigned gm_transaction_depth(gm_system *sys);
  * @sys: system.
  * @err: optional error record.
  *
- * Calls log_global_start on every listener, then every RAM range gets
- * GM_DIRTY_MIGRATION in its dirty-log mask (log_start events).
- * Return: 0, -EALREADY, or -EBUSY from a listener.
+ * Calls log_global_start on every listener (filtered ones included), then
+ * every range of RAM-backed memory gets GM_DIRTY_MIGRATION in its
+ * dirty-log mask (region_nop and log_start events, in a commit of their
+ * own). Inside a transaction log_global_start is called at once and the
+ * log_start events come with the outermost commit.
+ * Return: 0, -EINVAL (NULL), -EALREADY, -EBUSY from a listener, or -ENOMEM
+ * (nothing changed, no listener called).
  */
 GM_EXPORT int gm_system_log_global_start(gm_system *sys, gm_error *err);
 
-/** gm_system_log_global_stop() - the reverse; -EALREADY when not started. */
+/**
+ * gm_system_log_global_stop() - the same for stopping: log_global_stop
+ * first (listeners in reverse order), then the log_stop events; -EALREADY
+ * when not started. QEMU calls log_global_stop after the log_stop events.
+ */
 GM_EXPORT int gm_system_log_global_stop(gm_system *sys, gm_error *err);
 
 /** gm_system_log_global_enabled() - whether global dirty logging is on. */
@@ -120,7 +134,8 @@ GM_EXPORT bool gm_system_log_global_enabled(gm_system *sys);
  * @fn: called for each space; a non-zero return stops the walk.
  * @opaque: passed to @fn.
  *
- * Return: the first non-zero value @fn returned, or 0.
+ * Return: the first non-zero value @fn returned, 0, or -EINVAL (NULL @sys
+ * or @fn).
  * Context: takes the writer lock; @fn must not create or destroy spaces.
  */
 GM_EXPORT int gm_system_foreach_space(gm_system *sys,

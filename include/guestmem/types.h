@@ -55,9 +55,11 @@ enum gm_dirty_client {
  * @space: address space the event is about (NULL when iterating a flat view
  *         that is not tied to a space).
  * @region: terminating region that owns the range (never a container or an
- *          alias). Valid while the flat view or the callback lasts.
+ *          alias). Valid while the flat view or the callback lasts. NULL
+ *          in eventfd_add / eventfd_del callbacks.
  * @addr: first guest address of the range.
- * @size: size in bytes, 1 .. 2^64.
+ * @size: size in bytes, 1 .. 2^64 (in eventfd callbacks the ioeventfd's
+ *        size, 0 for any size).
  * @offset_in_region: offset of @addr inside @region.
  * @readonly: writes are refused (readonly accumulated along the path).
  * @romd: the region's romd mode (meaningful for ROM devices).

@@ -62,16 +62,26 @@ void gm__access_space_moved(gm_space *as);
 /*
  * Shared by access/'s own files.
  */
-/* The core loop: read or write len bytes at addr through view fv. */
+/*
+ * The core loop: read or write len bytes at addr through view fv; fill is
+ * the byte unassigned addresses read as (the space's choice).
+ */
 enum gm_result gm__view_rw(gm_flatview *fv, uint64_t addr, uint8_t *buf,
                            size_t len, bool is_write,
-                           struct gm_mem_attrs attrs);
+                           struct gm_mem_attrs attrs, uint8_t fill);
+
+/* The byte unassigned addresses of as read as: 0x00 or 0xff. */
+static inline uint8_t gm__unassigned_fill(const gm_space *as)
+{
+    return atomic_load_explicit(&as->unassigned, memory_order_relaxed);
+}
 /* Tell the dirty hook about a write to RAM (when mask is non-zero). */
 void gm__mark_dirty(gm_system *sys, gm_region *mr, uint64_t off,
                     uint64_t len, uint8_t mask);
 /* MMIO with QEMU's valid / impl rules (mmio.c). */
 enum gm_result gm__mmio_read(gm_region *mr, uint64_t off, uint64_t *val,
-                             unsigned size, struct gm_mem_attrs attrs);
+                             unsigned size, struct gm_mem_attrs attrs,
+                             uint8_t fill);
 enum gm_result gm__mmio_write(gm_region *mr, uint64_t off, uint64_t val,
                               unsigned size, struct gm_mem_attrs attrs);
 /* The largest access the device may take at off, at most l bytes. */

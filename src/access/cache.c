@@ -255,7 +255,7 @@ enum gm_result gm_cache_read(struct gm_cache *c, uint64_t off, void *buf,
     }
     gm__rcu_read_lock();
     r = gm__view_rw(gm__space_view(c->as), c->addr + off, buf, len, false,
-                GM_ATTRS_DEFAULT);
+                    GM_ATTRS_DEFAULT, gm__unassigned_fill(c->as));
     gm__rcu_read_unlock();
     return r;
 }
@@ -279,7 +279,7 @@ enum gm_result gm_cache_write(struct gm_cache *c, uint64_t off,
     }
     gm__rcu_read_lock();
     r = gm__view_rw(gm__space_view(c->as), c->addr + off, (void *)buf, len,
-                true, GM_ATTRS_DEFAULT);
+                    true, GM_ATTRS_DEFAULT, 0);
     gm__rcu_read_unlock();
     return r;
 }

@@ -306,7 +306,8 @@ void *gm_space_map(gm_space *as, uint64_t addr, uint64_t *plen,
         m->attrs = attrs;
         if (!is_write) {
             gm__rcu_read_lock();
-            gm__view_rw(fv, addr, m->buf, l, false, attrs);
+            gm__view_rw(fv, addr, m->buf, l, false, attrs,
+                        gm__unassigned_fill(as));
             gm__rcu_read_unlock();
         }
     } else {

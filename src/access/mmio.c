@@ -75,7 +75,8 @@ static void impl_sizes(const struct gm_region_ops *o, unsigned size,
 }
 
 enum gm_result gm__mmio_read(gm_region *mr, uint64_t off, uint64_t *val,
-                                unsigned size, struct gm_mem_attrs attrs)
+                             unsigned size, struct gm_mem_attrs attrs,
+                             uint8_t fill)
 {
     const struct gm_region_ops *o = mr->ops;
     bool big = gm__endian_is_big(o->endianness);
@@ -84,7 +85,8 @@ enum gm_result gm__mmio_read(gm_region *mr, uint64_t off, uint64_t *val,
     unsigned asz;
 
     if (!access_valid(mr, off, size, false, attrs)) {
-        *val = gm__size_mask(size);
+        /* Refused: read as unassigned memory, as QEMU does. */
+        *val = fill ? gm__size_mask(size) : 0;
         return GM_RESULT_DECODE_ERROR;
     }
     impl_sizes(o, size, &asz);

@@ -12,7 +12,9 @@
  *    checked against `valid` (a refusal is a decode error), then split or
  *    widened to the `impl` sizes; values travel in the device's byte order;
  *    an ioeventfd matching a write is signalled instead of the device;
- *  - holes read as all-ones with a decode error.
+ *  - holes, unassigned reservations and refused device reads read as the
+ *    space's unassigned value (0 by default, as QEMU; all-ones for a
+ *    floating bus) with a decode error.
  * Nothing here takes a lock except the DMA bookkeeping of one space; MMIO
  * callbacks run inside the RCU read-side section only.
  */
@@ -51,8 +53,8 @@ void gm__mark_dirty(gm_system *sys, gm_region *mr, uint64_t off,
 }
 
 enum gm_result gm__view_rw(gm_flatview *fv, uint64_t addr, uint8_t *buf,
-                              size_t len, bool is_write,
-                              struct gm_mem_attrs attrs)
+                           size_t len, bool is_write,
+                           struct gm_mem_attrs attrs, uint8_t fill)
 {
     enum gm_result res = GM_RESULT_OK;
 
@@ -68,7 +70,7 @@ enum gm_result gm__view_rw(gm_flatview *fv, uint64_t addr, uint8_t *buf,
                 l = len;
             }
             if (!is_write) {
-                memset(buf, 0xff, l);
+                memset(buf, fill, l);
             }
             res |= GM_RESULT_DECODE_ERROR;
         } else {
@@ -91,7 +93,7 @@ enum gm_result gm__view_rw(gm_flatview *fv, uint64_t addr, uint8_t *buf,
             } else if (!mr->ops) {
                 /* Unassigned reservation. */
                 if (!is_write) {
-                    memset(buf, 0xff, l);
+                    memset(buf, fill, l);
                 }
                 res |= GM_RESULT_DECODE_ERROR;
             } else {
@@ -104,7 +106,7 @@ enum gm_result gm__view_rw(gm_flatview *fv, uint64_t addr, uint8_t *buf,
                     v = gm__bytes_to_val(buf, sz, e);
                     res |= gm__mmio_write(mr, off, v, sz, attrs);
                 } else {
-                    res |= gm__mmio_read(mr, off, &v, sz, attrs);
+                    res |= gm__mmio_read(mr, off, &v, sz, attrs, fill);
                     gm__val_to_bytes(v, buf, sz, e);
                 }
             }
@@ -125,7 +127,8 @@ enum gm_result gm_space_read(gm_space *as, uint64_t addr, void *buf,
         return GM_RESULT_DECODE_ERROR;
     }
     gm__rcu_read_lock();
-    r = gm__view_rw(gm__space_view(as), addr, buf, len, false, attrs);
+    r = gm__view_rw(gm__space_view(as), addr, buf, len, false, attrs,
+                    gm__unassigned_fill(as));
     gm__rcu_read_unlock();
     return r;
 }
@@ -140,7 +143,7 @@ enum gm_result gm_space_write(gm_space *as, uint64_t addr, const void *buf,
     }
     gm__rcu_read_lock();
     r = gm__view_rw(gm__space_view(as), addr, (void *)buf, len, true,
-                attrs);
+                    attrs, 0);
     gm__rcu_read_unlock();
     return r;
 }
@@ -189,13 +192,16 @@ enum gm_result gm_space_load(gm_space *as, uint64_t addr, unsigned size,
                            : gm__bswap_size(v, size);
                 return r;
             }
-            r = gm__mmio_read(mr, off, &v, size, attrs);
+            r = gm__mmio_read(mr, off, &v, size, attrs,
+                              gm__unassigned_fill(as));
             gm__val_to_bytes(v, b, size, o->endianness);
         } else {
-            r = gm__view_rw(fv, addr, b, size, false, attrs);
+            r = gm__view_rw(fv, addr, b, size, false, attrs,
+                            gm__unassigned_fill(as));
         }
     } else {
-        r = gm__view_rw(fv, addr, b, size, false, attrs);
+        r = gm__view_rw(fv, addr, b, size, false, attrs,
+                            gm__unassigned_fill(as));
     }
     gm__rcu_read_unlock();
     *val = gm__bytes_to_val(b, size, endian);
@@ -247,10 +253,32 @@ enum gm_result gm_space_store(gm_space *as, uint64_t addr, unsigned size,
             r = gm__mmio_write(mr, off, v, size, attrs);
         }
     } else {
-        r = gm__view_rw(fv, addr, b, size, true, attrs);
+        r = gm__view_rw(fv, addr, b, size, true, attrs, 0);
     }
     gm__rcu_read_unlock();
     return r;
+}
+
+int gm_space_set_unassigned(gm_space *as, enum gm_unassigned value,
+                            gm_error *err)
+{
+    if (!as) {
+        return gm__error_set(err, -EINVAL, "NULL address space");
+    }
+    if (value != GM_UNASSIGNED_ZERO && value != GM_UNASSIGNED_ONES) {
+        return gm__error_set(err, -EINVAL, "bad unassigned value %d",
+                             (int)value);
+    }
+    atomic_store_explicit(&as->unassigned,
+                          value == GM_UNASSIGNED_ONES ? 0xff : 0x00,
+                          memory_order_relaxed);
+    return 0;
+}
+
+enum gm_unassigned gm_space_unassigned(const gm_space *as)
+{
+    return as && gm__unassigned_fill(as) ? GM_UNASSIGNED_ONES
+                                          : GM_UNASSIGNED_ZERO;
 }
 
 void gm_system_set_dirty_hook(gm_system *sys, gm_dirty_fn fn, void *opaque)

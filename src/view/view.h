@@ -50,6 +50,7 @@ struct gm_space {
     char *name;
     gm_region *root;                   /* referenced */
     struct gm_viewcell *_Atomic cell;  /* published by update/ */
+    _Atomic uint8_t unassigned;        /* what holes read as (access/) */
     gm_listener *lhead, *ltail;        /* listeners filtered on it (listen/) */
     struct gm_space_update *upd;
     struct gm_space_access *acc;

@@ -2,12 +2,15 @@
 /*
  * access-helpers.h - what the access-path tests share: a machine (system,
  * 4 GiB root container, one address space), placing regions in it, RAM
- * filled with a byte, and a dirty hook that records its last call.
+ * filled with a byte, what unassigned addresses of a space read as, and a
+ * dirty hook that records its last call.
  * Include after harness.h; everything is static.
  */
 #ifndef GM_TESTS_ACCESS_HELPERS_H
 #define GM_TESTS_ACCESS_HELPERS_H
 
+#include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
 
 #include <guestmem/guestmem.h>
@@ -64,6 +67,38 @@ static HELPER_UNUSED gm_region *new_ram(struct env *e, const char *name,
         memset(gm_region_ram_ptr(r), fill, size);
     }
     return r;
+}
+
+/*
+ * What unassigned addresses of @as read as: a byte, a @size-byte value, and
+ * whether @len bytes of @buf all are that byte. Tests about something else
+ * follow the space's choice instead of naming 0 or all-ones.
+ */
+static HELPER_UNUSED uint8_t unassigned_byte(const gm_space *as)
+{
+    return gm_space_unassigned(as) == GM_UNASSIGNED_ONES ? 0xff : 0x00;
+}
+
+static HELPER_UNUSED uint64_t unassigned_val(const gm_space *as,
+                                             unsigned size)
+{
+    if (gm_space_unassigned(as) != GM_UNASSIGNED_ONES) {
+        return 0;
+    }
+    return size >= 8 ? UINT64_MAX : (UINT64_C(1) << (size * 8)) - 1;
+}
+
+static HELPER_UNUSED bool all_unassigned(const gm_space *as,
+                                         const uint8_t *buf, size_t len)
+{
+    uint8_t b = unassigned_byte(as);
+
+    for (size_t i = 0; i < len; i++) {
+        if (buf[i] != b) {
+            return false;
+        }
+    }
+    return true;
 }
 
 /* The dirty hook's calls: how many, and the last one's arguments. */

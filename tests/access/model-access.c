@@ -34,8 +34,14 @@
  *    (address_space_ld/st -> memory_region_dispatch_read/write); loads and
  *    stores crossing ranges are split like reads (the library's rule);
  *  - each device access is checked against `valid` (a refusal reads as
- *    all-ones with a decode error) and cut or widened to the `impl` sizes
- *    (access_with_adjusted_size), values travelling in the device's order.
+ *    unassigned memory with a decode error) and cut or widened to the
+ *    `impl` sizes (access_with_adjusted_size), values travelling in the
+ *    device's order;
+ *  - holes, unassigned reservations and refused device reads read as the
+ *    space's unassigned value: odd seeds keep the default, 0 (QEMU's
+ *    unassigned_mem_read()), even seeds choose all-ones
+ *    (gm_space_set_unassigned()). The choice does not draw from the random
+ *    stream, so a seed builds the same tree either way.
  * Loads and stores also go through access caches (gm_cache_load/store) kept
  * over random windows across the topology changes and re-made now and
  * then: inside its window a cache must give exactly what the space gives at
@@ -136,6 +142,7 @@ struct model {
     struct call act[MAXCALLS], exp[MAXCALLS];
     char why[512];
     struct gm_cache cache[NCACHES];
+    uint8_t fill; /* what unassigned bytes read as: 0x00 or 0xff */
 };
 
 /*
@@ -862,7 +869,7 @@ static enum gm_result ref_dispatch(struct model *m, int id, uint64_t off,
 
     if (!ref_valid(n, off, size, is_write)) {
         if (!is_write) {
-            *val = mask_of(size);
+            *val = m->fill ? mask_of(size) : 0; /* read as unassigned */
         }
         return GM_RESULT_DECODE_ERROR;
     }
@@ -902,7 +909,7 @@ static enum gm_result ref_rw(struct model *m, uint64_t addr, uint8_t *buf,
 
         if (h.id < 0) {
             if (!is_write) {
-                buf[0] = 0xff;
+                buf[0] = m->fill;
             }
             res |= GM_RESULT_DECODE_ERROR;
         } else {
@@ -920,7 +927,7 @@ static enum gm_result ref_rw(struct model *m, uint64_t addr, uint8_t *buf,
                 }
             } else if (n->kind == M_NULLIO) {
                 if (!is_write) {
-                    buf[0] = 0xff;
+                    buf[0] = m->fill;
                 }
                 res |= GM_RESULT_DECODE_ERROR;
             } else {
@@ -1192,6 +1199,8 @@ static bool cache_access(struct model *m, bool w, char *what, size_t wlen)
                       : GM_RESULT_DECODE_ERROR;
     } else {
         got = gm_cache_load(c, off, size, e, &v);
+        /* Outside the window: a bad argument, all-ones whatever the space
+         * chose. */
         x = size == 8 ? UINT64_MAX : (1ull << (8 * size)) - 1;
         want = inside ? ref_ldst(m, c->addr + off, size, e, false, &x)
                       : GM_RESULT_DECODE_ERROR;
@@ -1292,6 +1301,17 @@ static bool run_seed(uint64_t seed, unsigned ops, bool verbose)
         fprintf(stderr, "gm_space_new failed\n");
         exit(2);
     }
+    m->fill = seed % 2 ? 0x00 : 0xff;
+    if (m->fill && gm_space_set_unassigned(m->as, GM_UNASSIGNED_ONES, NULL)) {
+        fprintf(stderr, "gm_space_set_unassigned failed\n");
+        exit(2);
+    }
+    if (gm_space_unassigned(m->as) !=
+        (m->fill ? GM_UNASSIGNED_ONES : GM_UNASSIGNED_ZERO)) {
+        fprintf(stderr, "seed %" PRIu64 ": unassigned reads as %d\n", seed,
+                (int)gm_space_unassigned(m->as));
+        exit(2);
+    }
     for (int i = 0; i < NCACHES; i++) {
         cache_remake(m, i);
     }
@@ -1305,8 +1325,8 @@ static bool run_seed(uint64_t seed, unsigned ops, bool verbose)
         if (!one_access(m, what, sizeof(what))) {
             fprintf(stderr,
                     "FAIL seed %" PRIu64 " access %u: %s: %s\n"
-                    "  (last mutation: %s)\n",
-                    seed, i, what, m->why, mut);
+                    "  (last mutation: %s; unassigned reads %#04x)\n",
+                    seed, i, what, m->why, mut, m->fill);
             if (verbose) {
                 dump(m);
             }

@@ -302,10 +302,10 @@ static void test_ram_cross_ranges_and_hole(void)
     CHECK(memcmp(buf, exp, 0x30) == 0);
 
     /* [0x1ff0, 0x2020): b then the hole. */
-    memset(buf, 0, sizeof(buf));
+    memset(buf, 0x5a, sizeof(buf));
     CHECK_EQ_INT(gm_space_read(e.as, 0x1ff0, buf, 0x30, A), DECODE);
     memset(exp, 0xbb, 0x10);
-    memset(exp + 0x10, 0xff, 0x20);
+    memset(exp + 0x10, unassigned_byte(e.as), 0x20);
     CHECK(memcmp(buf, exp, 0x30) == 0);
 
     /* Writes: across a and b, then b and the hole. */
@@ -323,9 +323,9 @@ static void test_ram_cross_ranges_and_hole(void)
     CHECK_EQ_U64(pb[0xffc], 0x5c);
     CHECK_EQ_U64(pb[0xfff], 0x5c);
     /* The hole is still a hole. */
-    memset(buf, 0, 4);
+    memset(buf, 0x5a, 4);
     CHECK_EQ_INT(gm_space_read(e.as, 0x2000, buf, 4, A), DECODE);
-    CHECK(memcmp(buf, "\xff\xff\xff\xff", 4) == 0);
+    CHECK(all_unassigned(e.as, buf, 4));
 
     /* A load crossing a and b. */
     {
@@ -340,7 +340,10 @@ static void test_ram_cross_ranges_and_hole(void)
     env_fini(&e);
 }
 
-/* Holes: all-ones and a decode error; writes change nothing. */
+/*
+ * Holes: the space's unassigned value and a decode error; writes change
+ * nothing.
+ */
 static void test_hole(void)
 {
     struct env e;
@@ -353,31 +356,33 @@ static void test_hole(void)
     place(&e, 0x1000, ram, 0);
 
     for (unsigned s = 1; s <= 8; s *= 2) {
-        v = 0;
+        v = 0x5a5a5a5a5a5a5a5aULL;
         CHECK_EQ_INT(gm_space_load(e.as, 0x3000, s, GM_ENDIAN_LITTLE, &v, A),
                      DECODE);
-        CHECK_EQ_U64(v, s == 8 ? UINT64_MAX : (1ULL << (s * 8)) - 1);
+        CHECK_EQ_U64(v, unassigned_val(e.as, s));
     }
-    memset(buf, 0, sizeof(buf));
+    memset(buf, 0x5a, sizeof(buf));
     CHECK_EQ_INT(gm_space_read(e.as, 0x10, buf, sizeof(buf), A), DECODE);
     for (unsigned i = 0; i < sizeof(buf); i++) {
-        CHECK_EQ_U64(buf[i], 0xff);
+        CHECK_EQ_U64(buf[i], unassigned_byte(e.as));
     }
     /* Beyond the root container. */
+    v = 0x5a5a5a5a5a5a5a5aULL;
     CHECK_EQ_INT(
         gm_space_load(e.as, 0x100000000ULL, 4, GM_ENDIAN_LITTLE, &v, A),
         DECODE);
-    CHECK_EQ_U64(v, 0xffffffff);
+    CHECK_EQ_U64(v, unassigned_val(e.as, 4));
 
     CHECK_EQ_INT(gm_space_store(e.as, 0xfff, 2, GM_ENDIAN_LITTLE, 0x2222, A),
                  DECODE);
     /* The hole half is dropped, the RAM half written. */
     CHECK_EQ_U64(((uint8_t *)gm_region_ram_ptr(ram))[0], 0x22);
-    CHECK_EQ_INT(gm_space_store(e.as, 0x3000, 4, GM_ENDIAN_LITTLE, 0, A),
+    CHECK_EQ_INT(gm_space_store(e.as, 0x3000, 4, GM_ENDIAN_LITTLE,
+                                0x5a5a5a5a, A),
                  DECODE);
     CHECK_EQ_INT(gm_space_load(e.as, 0x3000, 4, GM_ENDIAN_LITTLE, &v, A),
                  DECODE);
-    CHECK_EQ_U64(v, 0xffffffff);
+    CHECK_EQ_U64(v, unassigned_val(e.as, 4));
     CHECK_EQ_U64(((uint8_t *)gm_region_ram_ptr(ram))[1], 0x11);
     /* Zero-length accesses do nothing. */
     CHECK_EQ_INT(gm_space_read(e.as, 0x3000, buf, 0, A), OK);
@@ -702,9 +707,9 @@ static void test_mmio_valid_max_read_path(void)
  * valid.max_access_size through loads and stores: QEMU's
  * address_space_ldq/stq dispatch the whole access at once
  * (memory_region_dispatch_read with MO_64), and
- * memory_region_access_valid refuses it: a decode error, all-ones, and no
- * callback. Likewise an unaligned 4-byte load of a device without
- * valid.unaligned.
+ * memory_region_access_valid refuses it: a decode error, the space's
+ * unassigned value, and no callback. Likewise an unaligned 4-byte load of
+ * a device without valid.unaligned.
  */
 static void test_mmio_valid_max_load_store(void)
 {
@@ -718,20 +723,20 @@ static void test_mmio_valid_max_load_store(void)
     o.valid.max_access_size = 4;
     place(&e, 0x1000, gm_region_new_io(e.sys, "d4", 0x40, &o, &d, NULL), 0);
 
-    v = 0;
+    v = 0x5a5a5a5a5a5a5a5aULL;
     CHECK_EQ_INT(gm_space_load(e.as, 0x1000, 8, GM_ENDIAN_LITTLE, &v, A),
                  DECODE);
-    CHECK_EQ_U64(v, UINT64_MAX);
+    CHECK_EQ_U64(v, unassigned_val(e.as, 8));
     CHECK_EQ_INT(d.n, 0);
     CHECK_EQ_INT(gm_space_store(e.as, 0x1008, 8, GM_ENDIAN_LITTLE, 0, A),
                  DECODE);
     CHECK_EQ_INT(d.n, 0);
     CHECK_EQ_U64(d.regs[8], 0x18);
     /* Unaligned 4-byte load at offset 2. */
-    v = 0;
+    v = 0x5a5a5a5a5a5a5a5aULL;
     CHECK_EQ_INT(gm_space_load(e.as, 0x1002, 4, GM_ENDIAN_LITTLE, &v, A),
                  DECODE);
-    CHECK_EQ_U64(v, 0xffffffff);
+    CHECK_EQ_U64(v, unassigned_val(e.as, 4));
     CHECK_EQ_INT(d.n, 0);
     /* The 4-byte aligned load is fine. */
     CHECK_EQ_INT(gm_space_load(e.as, 0x1004, 4, GM_ENDIAN_LITTLE, &v, A), OK);
@@ -755,21 +760,23 @@ static void test_mmio_valid_min(void)
     o.valid.max_access_size = 4;
     place(&e, 0x1000, gm_region_new_io(e.sys, "d", 0x40, &o, &d, NULL), 0);
 
-    v = 0;
+    v = 0x5a5a5a5a5a5a5a5aULL;
     CHECK_EQ_INT(gm_space_load(e.as, 0x1004, 1, GM_ENDIAN_LITTLE, &v, A),
                  DECODE);
-    CHECK_EQ_U64(v, 0xff);
+    CHECK_EQ_U64(v, unassigned_val(e.as, 1));
+    v = 0x5a5a5a5a5a5a5a5aULL;
     CHECK_EQ_INT(gm_space_load(e.as, 0x1004, 2, GM_ENDIAN_LITTLE, &v, A),
                  DECODE);
-    CHECK_EQ_U64(v, 0xffff);
+    CHECK_EQ_U64(v, unassigned_val(e.as, 2));
     CHECK_EQ_INT(gm_space_store(e.as, 0x1004, 2, GM_ENDIAN_LITTLE, 0, A),
                  DECODE);
     CHECK_EQ_INT(d.n, 0);
     CHECK_EQ_U64(d.regs[4], 0x14);
     /* Through the read path: 2 bytes are one 2-byte chunk, refused. */
-    memset(buf, 0, sizeof(buf));
+    memset(buf, 0x5a, sizeof(buf));
     CHECK_EQ_INT(gm_space_read(e.as, 0x1004, buf, 2, A), DECODE);
-    CHECK(memcmp(buf, "\xff\xff\0\0", 4) == 0);
+    CHECK(all_unassigned(e.as, buf, 2));
+    CHECK(memcmp(buf + 2, "\x5a\x5a", 2) == 0);
     CHECK_EQ_INT(d.n, 0);
     /* 4 bytes are fine. */
     CHECK_EQ_INT(gm_space_load(e.as, 0x1004, 4, GM_ENDIAN_LITTLE, &v, A), OK);
@@ -802,9 +809,9 @@ static void test_mmio_valid_unaligned(void)
     place(&e, 0x1000, gm_region_new_io(e.sys, "r", 0x40, &orf, &dr, NULL), 0);
     place(&e, 0x2000, gm_region_new_io(e.sys, "a", 0x40, &oa, &da, NULL), 0);
 
-    memset(buf, 0, sizeof(buf));
+    memset(buf, 0x5a, sizeof(buf));
     CHECK_EQ_INT(gm_space_read(e.as, 0x1002, buf, 4, A), DECODE);
-    CHECK(memcmp(buf, "\xff\xff\xff\xff", 4) == 0);
+    CHECK(all_unassigned(e.as, buf, 4));
     CHECK_EQ_INT(dr.n, 0);
     CHECK_EQ_INT(gm_space_write(e.as, 0x1001, buf, 2, A), DECODE);
     CHECK_EQ_INT(dr.n, 0);
@@ -856,10 +863,10 @@ static void test_mmio_valid_accepts(void)
     CHECK_EQ_U64(d.regs[4], 0x14);
 
     /* Refused offset. */
-    v = 0;
+    v = 0x5a5a5a5a5a5a5a5aULL;
     CHECK_EQ_INT(gm_space_load(e.as, 0x1008, 4, GM_ENDIAN_LITTLE, &v, A),
                  DECODE);
-    CHECK_EQ_U64(v, 0xffffffff);
+    CHECK_EQ_U64(v, unassigned_val(e.as, 4));
     CHECK_EQ_INT(d.n, 1);
     CHECK_EQ_U64(d.last_accepts.off, 8);
     CHECK_EQ_U64(d.last_accepts.attrs.requester_id, 0);
@@ -1033,17 +1040,256 @@ static void test_mmio_unassigned(void)
     place(&e, 0x800, gm_region_new_io(e.sys, "resv", 0x100, NULL, NULL, NULL),
           1);
 
+    v = 0x5a5a5a5a5a5a5a5aULL;
     CHECK_EQ_INT(gm_space_load(e.as, 0x800, 4, GM_ENDIAN_LITTLE, &v, A),
                  DECODE);
-    CHECK_EQ_U64(v, 0xffffffff);
+    CHECK_EQ_U64(v, unassigned_val(e.as, 4));
+    /* Its last 4 bytes, then 4 bytes of RAM. */
     CHECK_EQ_INT(gm_space_load(e.as, 0x8fc, 8, GM_ENDIAN_LITTLE, &v, A),
                  DECODE);
-    CHECK_EQ_U64(v, 0x12121212ffffffffULL);
+    CHECK_EQ_U64(v, 0x1212121200000000ULL | unassigned_val(e.as, 4));
     CHECK_EQ_INT(gm_space_store(e.as, 0x810, 4, GM_ENDIAN_LITTLE, 0, A),
                  DECODE);
     CHECK_EQ_U64(((uint8_t *)gm_region_ram_ptr(ram))[0x810], 0x12);
+    memset(buf, 0x5a, sizeof(buf));
     CHECK_EQ_INT(gm_space_read(e.as, 0x7fc, buf, 8, A), DECODE);
-    CHECK(memcmp(buf, "\x12\x12\x12\x12\xff\xff\xff\xff", 8) == 0);
+    CHECK(memcmp(buf, "\x12\x12\x12\x12", 4) == 0);
+    CHECK(all_unassigned(e.as, buf + 4, 4));
+    env_fini(&e);
+}
+
+/*
+ * What unassigned reads return, per space. The machine of
+ * test_unassigned_value(): an unassigned reservation (NULL ops) at 0x1000,
+ * a device refusing every access (accepts) at 0x1100, one taking only
+ * 4-byte accesses (valid rules) at 0x1200 and a hole from 0x1300.
+ */
+#define UA_NULL 0x1000
+#define UA_REFUSE 0x1100
+#define UA_NARROW 0x1200
+#define UA_HOLE 0x1300
+
+static bool accepts_none(void *opaque, uint64_t off, unsigned size,
+                         bool is_write, struct gm_mem_attrs attrs)
+{
+    (void)opaque;
+    (void)off;
+    (void)size;
+    (void)is_write;
+    (void)attrs;
+    return false;
+}
+
+/* @size bytes of @fill as a value (the fill byte in every byte). */
+static uint64_t fill_val(uint8_t fill, unsigned size)
+{
+    return fill ? (size >= 8 ? UINT64_MAX : (1ULL << (size * 8)) - 1) : 0;
+}
+
+static bool all_bytes(const uint8_t *buf, size_t len, uint8_t b)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (buf[i] != b) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/*
+ * Every way a read can reach those addresses of @as gives @fill and a
+ * decode error, and no device sees a callback: gm_space_read,
+ * gm_space_load of each size, a cache's slow paths and bounce DMA maps.
+ */
+static void check_unassigned_reads(gm_space *as, uint8_t fill,
+                                   const struct dev *refuse,
+                                   const struct dev *narrow)
+{
+    static const uint64_t at[] = {UA_NULL, UA_REFUSE, UA_HOLE};
+    static const unsigned narrow_sizes[] = {1, 2, 8};
+    struct gm_cache c;
+    uint8_t buf[0x40];
+    uint64_t v, len;
+    void *m;
+
+    for (unsigned i = 0; i < 3; i++) {
+        for (unsigned s = 1; s <= 8; s *= 2) {
+            v = 0x5a5a5a5a5a5a5a5aULL;
+            CHECK_EQ_INT(
+                gm_space_load(as, at[i] + 8, s, GM_ENDIAN_LITTLE, &v, A),
+                DECODE);
+            CHECK_EQ_U64(v, fill_val(fill, s));
+            v = 0x5a5a5a5a5a5a5a5aULL;
+            CHECK_EQ_INT(gm_space_load(as, at[i] + 8, s, GM_ENDIAN_BIG, &v, A),
+                         DECODE);
+            CHECK_EQ_U64(v, fill_val(fill, s));
+        }
+        memset(buf, 0x5a, sizeof(buf));
+        CHECK_EQ_INT(gm_space_read(as, at[i], buf, 16, A), DECODE);
+        CHECK(all_bytes(buf, 16, fill));
+        CHECK_EQ_U64(buf[16], 0x5a);
+    }
+    /* Across the reservation, the refusing device and (far) a hole. */
+    memset(buf, 0x5a, sizeof(buf));
+    CHECK_EQ_INT(gm_space_read(as, UA_REFUSE - 0x10, buf, 0x20, A), DECODE);
+    CHECK(all_bytes(buf, 0x20, fill));
+    /* The valid rules refuse sizes other than 4. */
+    for (unsigned i = 0; i < 3; i++) {
+        unsigned s = narrow_sizes[i];
+        v = 0x5a5a5a5a5a5a5a5aULL;
+        CHECK_EQ_INT(gm_space_load(as, UA_NARROW + 8, s, GM_ENDIAN_LITTLE, &v,
+                                   A),
+                     DECODE);
+        CHECK_EQ_U64(v, fill_val(fill, s));
+    }
+
+    /* A cache over all of it: never direct, every access is a slow one. */
+    CHECK_EQ_INT(gm_cache_init(&c, as, UA_NULL, UA_HOLE + 0x100 - UA_NULL,
+                               false, NULL),
+                 0);
+    CHECK(!gm_cache_is_direct(&c));
+    for (unsigned i = 0; i < 3; i++) {
+        for (unsigned s = 1; s <= 8; s *= 2) {
+            v = 0x5a5a5a5a5a5a5a5aULL;
+            CHECK_EQ_INT(gm_cache_load(&c, at[i] - UA_NULL + 8, s,
+                                       GM_ENDIAN_LITTLE, &v),
+                         DECODE);
+            CHECK_EQ_U64(v, fill_val(fill, s));
+        }
+        memset(buf, 0x5a, sizeof(buf));
+        CHECK_EQ_INT(gm_cache_read(&c, at[i] - UA_NULL, buf, 16), DECODE);
+        CHECK(all_bytes(buf, 16, fill));
+    }
+    for (unsigned i = 0; i < 3; i++) {
+        unsigned s = narrow_sizes[i];
+        v = 0x5a5a5a5a5a5a5a5aULL;
+        CHECK_EQ_INT(gm_cache_load(&c, UA_NARROW - UA_NULL + 8, s,
+                                   GM_ENDIAN_BIG, &v),
+                     DECODE);
+        CHECK_EQ_U64(v, fill_val(fill, s));
+    }
+    gm_cache_destroy(&c);
+
+    /* Bounce DMA maps read the same; a hole is not mapped at all. */
+    for (unsigned i = 0; i < 2; i++) {
+        len = 0x40;
+        m = gm_space_map(as, at[i], &len, false, A);
+        CHECK(m != NULL);
+        CHECK_EQ_U64(len, 0x40);
+        if (m) {
+            CHECK(all_bytes(m, 0x40, fill));
+            gm_space_unmap(as, m, len, false, 0);
+        }
+    }
+    len = 0x40;
+    CHECK(gm_space_map(as, UA_HOLE, &len, false, A) == NULL);
+    CHECK_EQ_U64(len, 0);
+
+    CHECK_EQ_INT(refuse->n, 0);
+    CHECK_EQ_INT(narrow->n, 0);
+}
+
+/*
+ * Unassigned reads: 0 by default (QEMU's unassigned_mem_read()), all-ones
+ * once the space asks for it, per space; bad values are refused.
+ */
+static void test_unassigned_value(void)
+{
+    struct env e;
+    struct dev dr, dn;
+    struct gm_region_ops orf = dev_ops(GM_ENDIAN_LITTLE);
+    struct gm_region_ops on = dev_ops(GM_ENDIAN_BIG);
+    struct gm_cache early;
+    gm_error err = {0};
+    gm_space *as2;
+    uint8_t buf[16];
+    uint64_t v;
+
+    env_init(&e);
+    dev_init(&dr, false);
+    dev_init(&dn, true);
+    orf.valid.accepts = accepts_none;
+    on.valid.min_access_size = 4;
+    on.valid.max_access_size = 4;
+    place(&e, UA_NULL, gm_region_new_io(e.sys, "resv", 0x100, NULL, NULL,
+                                        NULL),
+          0);
+    place(&e, UA_REFUSE, gm_region_new_io(e.sys, "refuse", 0x100, &orf, &dr,
+                                          NULL),
+          0);
+    place(&e, UA_NARROW, gm_region_new_io(e.sys, "narrow", 0x100, &on, &dn,
+                                          NULL),
+          0);
+
+    /* The default. */
+    CHECK_EQ_INT(gm_space_unassigned(e.as), GM_UNASSIGNED_ZERO);
+    CHECK_EQ_INT(gm_space_unassigned(NULL), GM_UNASSIGNED_ZERO);
+    check_unassigned_reads(e.as, 0x00, &dr, &dn);
+    /* The narrow device does take 4-byte loads. */
+    CHECK_EQ_INT(gm_space_load(e.as, UA_NARROW + 4, 4, GM_ENDIAN_BIG, &v, A),
+                 OK);
+    CHECK_EQ_U64(v, 0x14151617);
+    dn.n = 0;
+
+    /* A cache made now reads the value chosen later. */
+    CHECK_EQ_INT(gm_cache_init(&early, e.as, UA_HOLE, 16, false, NULL), 0);
+    memset(buf, 0x5a, sizeof(buf));
+    CHECK_EQ_INT(gm_cache_read(&early, 0, buf, 16), DECODE);
+    CHECK(all_bytes(buf, 16, 0x00));
+
+    /* All-ones, for this space only. */
+    CHECK_EQ_INT(gm_space_set_unassigned(e.as, GM_UNASSIGNED_ONES, &err), 0);
+    CHECK_EQ_INT(err.code, 0);
+    CHECK_EQ_INT(gm_space_unassigned(e.as), GM_UNASSIGNED_ONES);
+    check_unassigned_reads(e.as, 0xff, &dr, &dn);
+    memset(buf, 0x5a, sizeof(buf));
+    CHECK_EQ_INT(gm_cache_read(&early, 0, buf, 16), DECODE);
+    CHECK(all_bytes(buf, 16, 0xff));
+    v = 0;
+    CHECK_EQ_INT(gm_cache_load(&early, 4, 8, GM_ENDIAN_LITTLE, &v), DECODE);
+    CHECK_EQ_U64(v, UINT64_MAX);
+
+    /* A second space over the same root (the same view) keeps 0. */
+    as2 = gm_space_new(e.sys, e.root, "second", &err);
+    CHECK(as2 != NULL);
+    if (as2) {
+        CHECK_EQ_INT(gm_space_unassigned(as2), GM_UNASSIGNED_ZERO);
+        check_unassigned_reads(as2, 0x00, &dr, &dn);
+        check_unassigned_reads(e.as, 0xff, &dr, &dn);
+    }
+
+    /* Bad values: -EINVAL with a message, and the choice stays. */
+    CHECK_EQ_INT(
+        gm_space_set_unassigned(e.as, (enum gm_unassigned)2, &err), -EINVAL);
+    CHECK_EQ_INT(err.code, -EINVAL);
+    CHECK_CONTAINS(err.msg, "unassigned");
+    gm_error_clear(&err);
+    CHECK_EQ_INT(
+        gm_space_set_unassigned(e.as, (enum gm_unassigned)-1, &err), -EINVAL);
+    CHECK_EQ_INT(err.code, -EINVAL);
+    CHECK(err.msg[0] != '\0');
+    CHECK_EQ_INT(gm_space_set_unassigned(e.as, (enum gm_unassigned)0xff, NULL),
+                 -EINVAL);
+    CHECK_EQ_INT(gm_space_unassigned(e.as), GM_UNASSIGNED_ONES);
+    gm_error_clear(&err);
+    CHECK_EQ_INT(gm_space_set_unassigned(NULL, GM_UNASSIGNED_ONES, &err),
+                 -EINVAL);
+    CHECK_EQ_INT(err.code, -EINVAL);
+    CHECK(err.msg[0] != '\0');
+    check_unassigned_reads(e.as, 0xff, &dr, &dn);
+    if (as2) {
+        CHECK_EQ_INT(gm_space_unassigned(as2), GM_UNASSIGNED_ZERO);
+    }
+
+    /* And back to 0. */
+    CHECK_EQ_INT(gm_space_set_unassigned(e.as, GM_UNASSIGNED_ZERO, NULL), 0);
+    CHECK_EQ_INT(gm_space_unassigned(e.as), GM_UNASSIGNED_ZERO);
+    check_unassigned_reads(e.as, 0x00, &dr, &dn);
+
+    gm_cache_destroy(&early);
+    if (as2) {
+        CHECK_EQ_INT(gm_space_destroy(as2, NULL), 0);
+    }
     env_fini(&e);
 }
 
@@ -1481,15 +1727,16 @@ static void test_cache_ram(void)
     /* The window now straddles other (0x1000 long) and a hole. */
     CHECK_EQ_INT(gm_region_set_address(ram2, 0xf180, NULL), 0);
     CHECK_EQ_INT(gm_cache_read(&c, 0, buf, 16), OK);
+    memset(buf, 0x5a, 16);
     CHECK_EQ_INT(gm_cache_read(&c, 0x78, buf, 16), DECODE);
     CHECK_EQ_U64(buf[0], 0x62);
-    CHECK_EQ_U64(buf[8], 0xff);
+    CHECK_EQ_U64(buf[8], unassigned_byte(e.as));
 
     /* Disabled: a hole. */
     CHECK_EQ_INT(gm_region_set_enabled(ram2, false, NULL), 0);
-    v = 0;
+    v = 0x5a5a5a5a5a5a5a5aULL;
     CHECK_EQ_INT(gm_cache_load(&c, 0, 4, GM_ENDIAN_LITTLE, &v), DECODE);
-    CHECK_EQ_U64(v, 0xffffffff);
+    CHECK_EQ_U64(v, unassigned_val(e.as, 4));
     CHECK_EQ_INT(gm_cache_store(&cw, 0, 4, GM_ENDIAN_LITTLE, 0), DECODE);
     /* And back. */
     CHECK_EQ_INT(gm_region_set_address(ram, 0x10000, NULL), 0);
@@ -1772,6 +2019,7 @@ int main(void)
     RUN(test_mmio_impl_widen);
     RUN(test_mmio_with_attrs);
     RUN(test_mmio_unassigned);
+    RUN(test_unassigned_value);
     RUN(test_ioeventfd);
     RUN(test_ioeventfd_8byte_store);
     RUN(test_subpage_bytes);
