@@ -133,9 +133,8 @@ typedef struct gm_map_client gm_map_client;
  * a failed map may succeed: the next time a bounce buffer of @as is
  * released, or at once if bounce room is free now.
  * Return: a handle, or NULL on -ENOMEM. The handle stays valid after the
- * call: release it with gm_space_unregister_map_client() either way, before
- * @as is destroyed (gm_space_destroy() frees the handles left, and
- * unregistering one of those afterwards is a use after free).
+ * call: release it with gm_space_unregister_map_client() either way; while
+ * it is registered, @as cannot be destroyed (-EBUSY).
  * Context: @fn runs on the thread that releases the buffer (or registers),
  * with no guestmem lock held.
  */

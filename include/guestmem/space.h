@@ -46,10 +46,10 @@ GM_EXPORT gm_space *gm_space_new(gm_system *sys, gm_region *root,
  * @as: space, or NULL (no-op returning 0).
  *
  * Inside a transaction the space lives on until the outermost commit,
- * which tells the listeners and frees it. DMA maps still held and map
- * clients still registered on @as are freed with it.
+ * which tells the listeners and frees it.
  * Return: 0; -EBUSY when a listener is still filtered on @as, an access
- * cache is still open on it, or from a listener callback; -ENOMEM (the
+ * cache is still open on it, a DMA map of it is still active or a map
+ * client still registered, or from a listener callback; -ENOMEM (the
  * space lives on, nothing told).
  */
 GM_EXPORT int gm_space_destroy(gm_space *as, gm_error *err);

@@ -48,13 +48,14 @@ GM_EXPORT gm_system *gm_system_new(gm_error *err);
  * Destroys the remaining address spaces and listeners (without replaying
  * region_del), waits for RCU readers, then frees the system.
  *
- * Return: 0; -EBUSY if regions are still referenced by the caller (spaces
+ * Return: 0; -EBUSY if a space is still in use (see Context; nothing is
+ * destroyed), or if regions are still referenced by the caller (spaces
  * and listeners are gone but the system stays allocated: unref the regions
  * and call again); -EINVAL inside a transaction or a listener.
  * Context: not from a listener or with a transaction open; no flat view of
- * this system may still be referenced, and every access cache must have
- * been destroyed (gm_cache_destroy()) first: destroying the spaces frees
- * the bookkeeping a cache still points to.
+ * this system may still be referenced. A space still in use (an access
+ * cache open, a DMA map active, a map client registered) makes it return
+ * -EBUSY with nothing destroyed: release those first.
  */
 GM_EXPORT int gm_system_destroy(gm_system *sys, gm_error *err);
 
@@ -119,9 +120,9 @@ GM_EXPORT unsigned gm_transaction_depth(gm_system *sys);
 GM_EXPORT int gm_system_log_global_start(gm_system *sys, gm_error *err);
 
 /**
- * gm_system_log_global_stop() - the same for stopping: log_global_stop
- * first (listeners in reverse order), then the log_stop events; -EALREADY
- * when not started. QEMU calls log_global_stop after the log_stop events.
+ * gm_system_log_global_stop() - the same for stopping, in the reverse
+ * order, as QEMU: the log_stop events first, then log_global_stop
+ * (listeners in reverse order); -EALREADY when not started.
  */
 GM_EXPORT int gm_system_log_global_stop(gm_system *sys, gm_error *err);
 

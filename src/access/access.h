@@ -45,7 +45,11 @@ void gm__access_fini(gm_system *sys);
 /* A new space's part / releasing it (maps still held are dropped). */
 int gm__access_space_init(gm_space *as);
 void gm__access_space_fini(gm_space *as);
-size_t gm__access_nr_caches(gm_space *as);
+/*
+ * What still uses as from outside (NULL: nothing): an open access cache, an
+ * active DMA map, a registered map client. A space in use is not destroyed.
+ */
+const char *gm__access_in_use(gm_space *as);
 
 /*
  * A commit changed [lo, hi) of the view published in cell: caches whose

@@ -145,7 +145,7 @@ void gm__access_space_moved(gm_space *as)
     pthread_mutex_unlock(&as->acc->lock);
 }
 
-size_t gm__access_nr_caches(gm_space *as)
+static size_t nr_caches(gm_space *as)
 {
     size_t n;
 
@@ -153,6 +153,23 @@ size_t gm__access_nr_caches(gm_space *as)
     n = as->acc->nr_caches;
     pthread_mutex_unlock(&as->acc->lock);
     return n;
+}
+
+const char *gm__access_in_use(gm_space *as)
+{
+    bool maps, clients;
+
+    if (nr_caches(as)) {
+        return "an access cache is still open";
+    }
+    pthread_mutex_lock(&as->acc->maps_lock);
+    maps = as->acc->nmaps != 0;
+    clients = as->acc->clients != NULL;
+    pthread_mutex_unlock(&as->acc->maps_lock);
+    if (maps) {
+        return "a DMA map is still active";
+    }
+    return clients ? "a map client is still registered" : NULL;
 }
 
 int gm_cache_init(struct gm_cache *c, gm_space *as, uint64_t addr,

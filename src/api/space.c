@@ -73,6 +73,7 @@ gm_space *gm_space_new(gm_system *sys, gm_region *root, const char *name,
 
 int gm_space_destroy(gm_space *as, gm_error *err)
 {
+    const char *busy;
     gm_system *sys;
     int ret;
 
@@ -91,11 +92,10 @@ int gm_space_destroy(gm_space *as, gm_error *err)
                              "space '%s'",
                              as->name);
     }
-    if (gm__access_nr_caches(as)) {
+    busy = gm__access_in_use(as);
+    if (busy) {
         gm__end_nothing(sys);
-        return gm__error_set(err, -EBUSY,
-                             "an access cache is still open on address "
-                             "space '%s'",
+        return gm__error_set(err, -EBUSY, "%s on address space '%s'", busy,
                              as->name);
     }
     /* The commit that closes this transaction delivers region_del and

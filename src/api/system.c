@@ -211,9 +211,10 @@ static int log_global(gm_system *sys, bool on, gm_error *err)
     sys->tree->all_dirty = true;
     sys->tree->pending = true;
     /*
-     * The listeners hear log_global_start/stop before the commit's own
-     * log_start/log_stop events; when this call is the outermost, only
-     * once the commit can no longer fail.
+     * As QEMU: log_global_start comes before the commit's log_start events,
+     * log_global_stop after its log_stop events. When this call is the
+     * outermost, the listeners hear it only once the commit can no longer
+     * fail; inside a transaction at once (the events wait for its commit).
      */
     ret = 0;
     if (--sys->base.depth == 0) {
@@ -223,11 +224,14 @@ static int log_global(gm_system *sys, bool on, gm_error *err)
             gm__release(sys);
             return ret;
         }
+        if (!on) {
+            gm__update_apply(sys);
+        }
     }
     sys->base.in_update = true;
     gm__listeners_global_log(sys, on);
     sys->base.in_update = false;
-    if (sys->base.depth == 0) {
+    if (sys->base.depth == 0 && on) {
         gm__update_apply(sys);
     }
     gm__release(sys);
@@ -290,6 +294,15 @@ int gm_system_destroy(gm_system *sys, gm_error *err)
         return gm__error_set(err, -EINVAL,
                              "cannot destroy a system inside a transaction "
                              "or a listener");
+    }
+    for (gm_space *as = sys->update->spaces; as; as = as->upd->next) {
+        const char *busy = gm__access_in_use(as);
+
+        if (busy) {
+            gm__unlock(sys);
+            return gm__error_set(err, -EBUSY, "%s on address space '%s'",
+                                 busy, as->name);
+        }
     }
     gm__listen_clear(sys);
     gm__update_teardown(sys);

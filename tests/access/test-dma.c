@@ -509,6 +509,8 @@ static void test_map_client(void)
     l3 = 8;
     m1 = gm_space_map(e.as, 0x10010, &l3, false, A);
     CHECK(m1 != NULL);
+    gm_space_unregister_map_client(c1);
+    gm_space_unregister_map_client(c3);
 
     /*
      * Registering while bounce room is free calls the client at once (as
@@ -531,10 +533,22 @@ static void test_map_client(void)
     gm_space_unmap(e.as, m1, l3, false, 0);
     CHECK_EQ_INT(n1, 2);
 
-    /* A client still registered when the space goes away is freed. */
+    /*
+     * A client still registered keeps the space (and the system) from
+     * being destroyed: its handle would dangle.
+     */
     c1 = gm_space_register_map_client(e.as, count_cb, &n1);
     CHECK(c1 != NULL);
     CHECK_EQ_INT(n1, 3);
+    {
+        gm_error err = {0};
+
+        CHECK_EQ_INT(gm_space_destroy(e.as, &err), -EBUSY);
+        CHECK(strstr(err.msg, "map client") != NULL);
+        CHECK_EQ_INT(gm_system_destroy(e.sys, &err), -EBUSY);
+        CHECK(strstr(err.msg, "map client") != NULL);
+    }
+    gm_space_unregister_map_client(c1);
     env_fini(&e);
     CHECK_EQ_INT(n1, 3);
 }
@@ -561,6 +575,7 @@ static void test_map_client_retries(void)
     struct env e;
     struct dev d;
     struct retry r = {0};
+    gm_map_client *c;
     uint8_t *m;
     uint64_t l = 16;
 
@@ -572,7 +587,8 @@ static void test_map_client_retries(void)
     m = gm_space_map(e.as, 0x10000, &l, false, A);
     CHECK(m != NULL);
     r.as = e.as;
-    CHECK(gm_space_register_map_client(e.as, retry_cb, &r) != NULL);
+    c = gm_space_register_map_client(e.as, retry_cb, &r);
+    CHECK(c != NULL);
     gm_space_unmap(e.as, m, l, false, 0);
     CHECK_EQ_INT(r.calls, 1);
     CHECK(r.buf != NULL);
@@ -582,6 +598,7 @@ static void test_map_client_retries(void)
         gm_space_unmap(e.as, r.buf, r.len, false, 0);
     }
     CHECK_EQ_INT(r.calls, 1);
+    gm_space_unregister_map_client(c);
     env_fini(&e);
 }
 
@@ -689,6 +706,38 @@ static void test_many_maps(void)
     free(lens);
 }
 
+/*
+ * An active map or an open cache keeps its space and the system from being
+ * destroyed: the caller's pointers would dangle. Once released, both go.
+ */
+static void test_destroy_while_in_use(void)
+{
+    struct env e;
+    struct gm_cache c;
+    gm_error err = {0};
+    uint64_t len = 0x10;
+    void *m;
+
+    env_init(&e);
+    place(&e, 0, new_ram(&e, "ram", 0x1000, 0x11), 0);
+    m = gm_space_map(e.as, 0x100, &len, false, A);
+    CHECK(m != NULL);
+    CHECK_EQ_INT(gm_space_destroy(e.as, &err), -EBUSY);
+    CHECK(strstr(err.msg, "DMA map") != NULL);
+    CHECK_EQ_INT(gm_system_destroy(e.sys, &err), -EBUSY);
+    gm_space_unmap(e.as, m, len, false, 0);
+    CHECK_EQ_INT(gm_cache_init(&c, e.as, 0, 0x100, false, NULL), 0);
+    gm_error_clear(&err);
+    CHECK_EQ_INT(gm_system_destroy(e.sys, &err), -EBUSY);
+    CHECK(strstr(err.msg, "access cache") != NULL);
+    /* Refused, the space still works. */
+    CHECK_EQ_INT(gm_space_load(e.as, 0x10, 1, GM_ENDIAN_LITTLE, &len, A),
+                 GM_RESULT_OK);
+    CHECK_EQ_U64(len, 0x11);
+    gm_cache_destroy(&c);
+    env_fini(&e);
+}
+
 /* Maps keep their memory alive across a topology change. */
 static void test_map_survives_unplug(void)
 {
@@ -746,7 +795,7 @@ static void test_unregister_after_call(void)
     gm_space_unregister_map_client(c);
     gm_space_unmap(e.as, m, l, false, 0);
     CHECK_EQ_INT(n2, 1);
-    (void)c2;
+    gm_space_unregister_map_client(c2);
     env_fini(&e);
 }
 
@@ -763,6 +812,7 @@ int main(void)
     RUN(test_map_client_retries);
     RUN(test_unmap_dirty);
     RUN(test_many_maps);
+    RUN(test_destroy_while_in_use);
     RUN(test_map_survives_unplug);
     RUN(test_unregister_after_call);
     return harness_done();
