@@ -156,6 +156,38 @@ static void *reader(void *arg)
     return NULL;
 }
 
+/* Start the readers and meet them at the barrier. */
+static void readers_start(struct shared *sh, pthread_t *t)
+{
+    pthread_barrier_init(&sh->start, NULL, NREADERS + 1);
+    for (int i = 0; i < NREADERS; i++) {
+        /* A reader that does not start would leave the barrier waiting. */
+        if (pthread_create(&t[i], NULL, reader, sh) != 0) {
+            HARNESS_FAIL("pthread_create failed");
+            exit(1);
+        }
+    }
+    pthread_barrier_wait(&sh->start);
+}
+
+/* Stop and join the readers; check what they saw and did. */
+static void readers_stop(struct shared *sh, pthread_t *t, int commits)
+{
+    atomic_store(&sh->stop, 1);
+    for (int i = 0; i < NREADERS; i++) {
+        pthread_join(t[i], NULL);
+    }
+    pthread_barrier_destroy(&sh->start);
+    printf("# %d commits, %ld accesses, %ld cached loads, %ld maps\n",
+           commits, atomic_load(&sh->accesses), atomic_load(&sh->cached),
+           atomic_load(&sh->maps));
+    CHECK_EQ_INT(atomic_load(&sh->bad), 0);
+    for (int i = 0; i < NREADERS; i++) {
+        CHECK(atomic_load(&sh->done[i]) >= READER_SHARE);
+    }
+    CHECK(atomic_load(&sh->cached) >= 4L * NREADERS * READER_SHARE);
+}
+
 static void test_readers_vs_commits(void)
 {
     struct shared sh = {0};
@@ -179,15 +211,7 @@ static void test_readers_vs_commits(void)
     CHECK_EQ_INT(gm_space_load(sh.as, 0, 8, GM_ENDIAN_LITTLE, &sh.hole,
                                GM_ATTRS_DEFAULT),
                  GM_RESULT_DECODE_ERROR);
-    pthread_barrier_init(&sh.start, NULL, NREADERS + 1);
-    for (int i = 0; i < NREADERS; i++) {
-        /* A reader that does not start would leave the barrier waiting. */
-        if (pthread_create(&t[i], NULL, reader, &sh) != 0) {
-            HARNESS_FAIL("pthread_create failed");
-            exit(1);
-        }
-    }
-    pthread_barrier_wait(&sh.start);
+    readers_start(&sh, t);
     while (commits < COMMITS || !readers_done(&sh)) {
         gm_region *x;
         uint64_t addr;
@@ -206,19 +230,7 @@ static void test_readers_vs_commits(void)
         CHECK_EQ_INT(ret, 0);
         commits++;
     }
-    atomic_store(&sh.stop, 1);
-    for (int i = 0; i < NREADERS; i++) {
-        pthread_join(t[i], NULL);
-    }
-    pthread_barrier_destroy(&sh.start);
-    printf("# %d commits, %ld accesses, %ld cached loads, %ld maps\n",
-           commits, atomic_load(&sh.accesses), atomic_load(&sh.cached),
-           atomic_load(&sh.maps));
-    CHECK_EQ_INT(atomic_load(&sh.bad), 0);
-    for (int i = 0; i < NREADERS; i++) {
-        CHECK(atomic_load(&sh.done[i]) >= READER_SHARE);
-    }
-    CHECK(atomic_load(&sh.cached) >= 4L * NREADERS * READER_SHARE);
+    readers_stop(&sh, t, commits);
     CHECK_EQ_INT(gm_space_destroy(sh.as, NULL), 0);
     for (int i = 0; i < NREG; i++) {
         gm_region_unref(r[i]);
@@ -262,14 +274,7 @@ static void test_readers_vs_switches(void)
     CHECK_EQ_INT(gm_space_load(sh.as, 0x100000, 8, GM_ENDIAN_LITTLE,
                                &sh.hole, GM_ATTRS_DEFAULT),
                  GM_RESULT_DECODE_ERROR);
-    pthread_barrier_init(&sh.start, NULL, NREADERS + 1);
-    for (int i = 0; i < NREADERS; i++) {
-        if (pthread_create(&t[i], NULL, reader, &sh) != 0) {
-            HARNESS_FAIL("pthread_create failed");
-            exit(1);
-        }
-    }
-    pthread_barrier_wait(&sh.start);
+    readers_start(&sh, t);
     while (commits < COMMITS || !readers_done(&sh)) {
         int ret;
 
@@ -285,16 +290,7 @@ static void test_readers_vs_switches(void)
         CHECK_EQ_INT(ret, 0);
         commits++;
     }
-    atomic_store(&sh.stop, 1);
-    for (int i = 0; i < NREADERS; i++) {
-        pthread_join(t[i], NULL);
-    }
-    pthread_barrier_destroy(&sh.start);
-    printf("# %d commits, %ld accesses, %ld cached loads, %ld maps\n",
-           commits, atomic_load(&sh.accesses), atomic_load(&sh.cached),
-           atomic_load(&sh.maps));
-    CHECK_EQ_INT(atomic_load(&sh.bad), 0);
-    CHECK(atomic_load(&sh.cached) >= 4L * NREADERS * READER_SHARE);
+    readers_stop(&sh, t, commits);
     for (int i = 0; i < NREADERS; i++) {
         CHECK_EQ_INT(gm_space_destroy(sh.own[i], NULL), 0);
         gm_region_unref(al[i]);
