@@ -195,14 +195,11 @@ void gm__update_space_dying(gm_space *as, bool dying)
 /* Unlink and free a space (lock held). */
 static void space_free(gm_space *as)
 {
-    gm_system *sys = as->sys;
-
     gm__update_space_remove(as);
     gm__access_space_fini(as);
     gm_region_unref(as->root);
     free(as->name);
     free(as);
-    (void)sys;
 }
 
 struct replay_ctx {
@@ -289,11 +286,6 @@ static int resolve(gm_system *sys, gm_space *as)
         u->vs->leaving += nvs != u->vs;
     }
     return 0;
-}
-
-static bool hears(gm_system *sys, const gm_space *as)
-{
-    return gm__listen_any_for(sys, as);
 }
 
 /* Full diff for a space that changes view state, is new, or dying. */
@@ -462,7 +454,7 @@ static int prepare(gm_system *sys)
     for (size_t i = 0; i < scr->resolved.n; i++) {
         gm_space *as = scr->resolved.v[i];
 
-        if (U(as)->switching && hears(sys, as)) {
+        if (U(as)->switching && gm__listen_any_for(sys, as)) {
             ret = compute_switch(as);
             if (ret) {
                 return ret;
