@@ -132,8 +132,12 @@ void gm__update_space_filter(gm_space *as, int delta)
 int gm__update_space_add(gm_space *as)
 {
     struct gm_update_state *st = as->sys->update;
-    struct gm_space_update *u = calloc(1, sizeof(*u));
+    struct gm_space_update *u;
 
+    if (!st->empty && gm__vstates_init(as->sys)) {
+        return -ENOMEM;
+    }
+    u = calloc(1, sizeof(*u));
     if (!u) {
         return -ENOMEM;
     }
@@ -736,7 +740,7 @@ void gm__update_teardown(gm_system *sys)
     while (st->vstates) {
         gm__vstate_destroy(sys, st->vstates);
     }
-    st->empty = NULL;
+    st->empty = NULL; /* made again if the system is used again (-EBUSY) */
 }
 
 void gm__update_fini(gm_system *sys)

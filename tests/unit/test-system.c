@@ -88,6 +88,14 @@ static void test_destroy_busy_while_region_held(void)
     CHECK_EQ_INT(spaces, 0);
     CHECK_EQ_STR(gm_region_name(held), "held"); /* still valid */
 
+    /* It can still be used, then destroyed again. */
+    {
+        struct strbuf b = {.len = 0};
+        gm_space *as = gm_space_new(m.sys, held, "again", NULL);
+
+        CHECK(as != NULL);
+        CHECK_EQ_STR(as_str(as, &b), "held 0-fff");
+    }
     gm_region_unref(held);
     CHECK_EQ_INT(gm_system_destroy(m.sys, NULL), -EBUSY); /* loose */
     gm_region_unref(loose);
