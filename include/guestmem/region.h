@@ -248,6 +248,17 @@ GM_EXPORT int gm_region_del_subregion(gm_region *parent, gm_region *child,
 GM_EXPORT int gm_region_set_address(gm_region *r, uint64_t addr,
                                     gm_error *err);
 
+/**
+ * gm_region_set_priority() - change the priority among overlapping siblings.
+ * Like a move, the region is re-added (the most recently added of its new
+ * priority; nothing changes when it has that priority already). QEMU has no
+ * such call (a priority is set by add_subregion_overlap); it serves to
+ * rebuild a dump where a region in no container still shows a priority.
+ * Return: 0; see Errors above.
+ */
+GM_EXPORT int gm_region_set_priority(gm_region *r, int priority,
+                                     gm_error *err);
+
 /** gm_region_set_enabled() - show or hide the region (and its subtree). */
 GM_EXPORT int gm_region_set_enabled(gm_region *r, bool enabled,
                                     gm_error *err);

@@ -60,6 +60,23 @@ GM_EXPORT gm_system *gm_system_new(gm_error *err);
 GM_EXPORT int gm_system_destroy(gm_system *sys, gm_error *err);
 
 /**
+ * gm_system_set_memoryless() - whether RAM-backed regions made from now on
+ * get host memory.
+ * @sys: system.
+ * @on: true: RAM, ROM, ROM-device and RAM-device regions created after this
+ *      call get none (any size up to 2^64; a RAM device needs no pointer).
+ * @err: optional error record.
+ *
+ * For drawing, comparing and checking memory maps without the memory: such
+ * regions render, print and log like RAM, but accesses to them are
+ * unassigned (decode errors) and they cannot be mapped for DMA. Regions
+ * made before keep what they have.
+ * Return: 0, -EINVAL. Context: any thread, not from a listener.
+ */
+GM_EXPORT int gm_system_set_memoryless(gm_system *sys, bool on,
+                                       gm_error *err);
+
+/**
  * gm_system_set_warn_handler() - route warnings.
  * @sys: system.
  * @fn: handler, or NULL to drop warnings. The default prints to stderr.

@@ -260,6 +260,35 @@ int gm_region_set_address(gm_region *r, uint64_t addr, gm_error *err)
     return setter_apply(r, err, &u, apply_addr, &v);
 }
 
+static void apply_priority(gm_region *r, const struct undo *v)
+{
+    r->priority = v->priority;
+    gm__tree_readd(r);
+}
+
+static void undo_priority(struct undo *u)
+{
+    u->r->priority = u->priority;
+    u->r->seq = u->seq;
+    gm__tree_reindex(u->r);
+}
+
+int gm_region_set_priority(gm_region *r, int priority, gm_error *err)
+{
+    struct undo u = {.undo = undo_priority}, v = {.priority = priority};
+    int ret = setter_begin(r, err);
+
+    if (ret) {
+        return ret;
+    }
+    if (r->priority == priority) {
+        return setter_refuse(r, 1);
+    }
+    u.priority = r->priority;
+    u.seq = r->seq;
+    return setter_apply(r, err, &u, apply_priority, &v);
+}
+
 static void apply_enabled(gm_region *r, const struct undo *v)
 {
     gm__tree_set_enabled(r, v->flag);
@@ -473,7 +502,7 @@ int gm_region_set_log(gm_region *r, bool log, enum gm_dirty_client client,
                                               "bad dirty-log client %d",
                                               (int)client));
     }
-    if (!r->ram) {
+    if (!gm__region_is_ram(r)) {
         return setter_refuse(r, gm__error_set(err, -EINVAL,
                                               "'%s' has no RAM to log",
                                               r->name));

@@ -250,7 +250,7 @@ uint8_t gm__region_log_mask(gm_system *sys, const gm_region *mr)
 {
     uint8_t mask = mr->dirty_log_mask;
 
-    if (sys->tree->global_log && mr->ram) {
+    if (sys->tree->global_log && gm__region_is_ram(mr)) {
         mask |= 1u << GM_DIRTY_MIGRATION;
     }
     return mask;

@@ -42,6 +42,23 @@ void gm__tree_fini(gm_system *sys)
     }
 }
 
+int gm_system_set_memoryless(gm_system *sys, bool on, gm_error *err)
+{
+    if (!sys) {
+        return gm__error_set(err, -EINVAL, "NULL system");
+    }
+    gm__lock(sys);
+    sys->tree->memoryless = on;
+    gm__unlock(sys);
+    return 0;
+}
+
+bool gm__region_is_ram(const gm_region *r)
+{
+    return r->kind == GM_REGION_RAM || r->kind == GM_REGION_ROM ||
+           r->kind == GM_REGION_ROM_DEVICE || r->kind == GM_REGION_RAM_DEVICE;
+}
+
 long gm__tree_nr_regions(gm_system *sys)
 {
     return atomic_load(&sys->tree->nr_regions);
@@ -170,6 +187,8 @@ static gm_region *new_ram_kind(gm_system *sys, const char *name,
         }
         r->ram = host;
         r->ram_alloc = (size_t)size;
+    } else if (sys->tree->memoryless) {
+        /* A map being drawn or compared: no memory behind it. */
     } else if (ram_map(r, size, err)) {
         region_free_raw(r);
         return NULL;
@@ -278,7 +297,7 @@ gm_region *gm_region_new_rom_device(gm_system *sys, const char *name,
 gm_region *gm_region_new_ram_device(gm_system *sys, const char *name,
                                     gm_u128 size, void *host, gm_error *err)
 {
-    if (!host) {
+    if (!host && !(sys && sys->tree->memoryless)) {
         gm__error_set(err, -EINVAL, "region '%s': NULL host pointer",
                       name ? name : "anonymous");
         return NULL;

@@ -140,6 +140,7 @@ struct gm_tree_state {
     GM_VEC(struct gm_winsink *) sinks;     /* sinks with windows */
     GM_VEC(struct gm_watcher *) flagged;   /* observers to re-resolve */
     bool global_log;   /* migration logging on every RAM region */
+    bool memoryless;   /* RAM regions get no host memory (maps only) */
     size_t nr_evfds;   /* ioeventfds on all regions */
     atomic_long nr_regions;
     GM_VEC(struct gm_mark_item) stack; /* mark.c's walk */
@@ -149,6 +150,8 @@ int gm__tree_init(gm_system *sys);
 void gm__tree_fini(gm_system *sys);
 /* Regions alive (any thread). */
 long gm__tree_nr_regions(gm_system *sys);
+/* A RAM-backed kind (RAM, ROM, ROM device, RAM device), memory or not. */
+bool gm__region_is_ram(const gm_region *r);
 
 /*
  * Graph changes (writer lock held, arguments validated by the caller).

@@ -624,6 +624,77 @@ static void test_set_size(void)
     machine_fini(&m);
 }
 
+/*
+ * A memoryless system: RAM of any size, up to 2^64, without host memory;
+ * it renders and logs as RAM, and accesses to it are unassigned.
+ */
+static void test_memoryless(void)
+{
+    struct strbuf b = {.len = 0};
+    gm_system *sys = gm_system_new(NULL);
+    gm_region *root = gm_region_new_container(sys, "root", GM_SIZE_2_64, NULL);
+    gm_region *big, *rom, *dev, *before;
+    gm_space *as;
+    uint64_t v = 0x5a;
+
+    before = gm_region_new_ram(sys, "before", 0x1000, NULL);
+    CHECK(gm_region_ram_ptr(before) != NULL);
+    CHECK_EQ_INT(gm_system_set_memoryless(NULL, true, NULL), -EINVAL);
+    CHECK_EQ_INT(gm_system_set_memoryless(sys, true, NULL), 0);
+    big = gm_region_new_ram(sys, "big", (gm_u128)1 << 63, NULL);
+    rom = gm_region_new_rom(sys, "rom", GM_SIZE_2_64 >> 1, NULL);
+    dev = gm_region_new_ram_device(sys, "dev", 0x1000, NULL, NULL);
+    CHECK(big && rom && dev);
+    CHECK(gm_region_ram_ptr(big) == NULL);
+    CHECK(gm_region_ram_ptr(before) != NULL); /* made before: kept */
+    CHECK_EQ_INT(gm_region_add_subregion(root, 0, big, NULL), 0);
+    CHECK_EQ_INT(gm_region_add_subregion_overlap(root, 0x1000, dev, 1, NULL),
+                 0);
+    CHECK_EQ_INT(gm_region_set_log(big, true, GM_DIRTY_VGA, NULL), 0);
+    as = gm_space_new(sys, root, "mem", NULL);
+    CHECK_EQ_STR(as_str(as, &b),
+                 "big 0-fff log=1; dev 1000-1fff; "
+                 "big 2000-7fffffffffffffff @2000 log=1");
+    CHECK_EQ_INT(gm_space_load(as, 0x10, 8, GM_ENDIAN_LITTLE, &v,
+                               GM_ATTRS_DEFAULT),
+                 GM_RESULT_DECODE_ERROR);
+    CHECK_EQ_U64(v, 0);
+    CHECK_EQ_INT(gm_space_destroy(as, NULL), 0);
+    gm_region_unref(big);
+    gm_region_unref(rom);
+    gm_region_unref(dev);
+    gm_region_unref(before);
+    gm_region_unref(root);
+    CHECK_EQ_INT(gm_system_destroy(sys, NULL), 0);
+}
+
+/* A priority change re-adds the region, as a move does. */
+static void test_set_priority(void)
+{
+    struct strbuf b = {.len = 0};
+    struct machine m;
+    gm_region *lo, *hi, *loose;
+
+    machine_init(&m);
+    lo = add_io_prio(m.root, "lo", 0, 0x2000, 0);
+    hi = add_io_prio(m.root, "hi", 0x1000, 0x2000, 1);
+    CHECK_EQ_STR(as_str(m.as, &b), "lo 0-fff; hi 1000-2fff");
+    CHECK_EQ_INT(gm_region_set_priority(lo, 2, NULL), 0);
+    CHECK_EQ_INT(gm_region_priority(lo), 2);
+    CHECK_EQ_STR(as_str(m.as, &b), "lo 0-1fff; hi 2000-2fff @1000");
+    CHECK_EQ_INT(gm_region_set_priority(lo, 2, NULL), 0); /* no change */
+    CHECK_EQ_INT(gm_region_set_priority(NULL, 1, NULL), -EINVAL);
+    /* Equal priorities: the most recently re-added renders first. */
+    CHECK_EQ_INT(gm_region_set_priority(hi, 2, NULL), 0);
+    CHECK_EQ_STR(as_str(m.as, &b), "lo 0-fff; hi 1000-2fff");
+    /* A region in no container keeps a priority too (as QEMU prints). */
+    loose = gm_region_new_container(m.sys, "loose", 0x1000, NULL);
+    CHECK_EQ_INT(gm_region_set_priority(loose, -3, NULL), 0);
+    CHECK_EQ_INT(gm_region_priority(loose), -3);
+    gm_region_unref(loose);
+    machine_fini(&m);
+}
+
 int main(void)
 {
     RUN(test_constructors);
@@ -637,5 +708,7 @@ int main(void)
     RUN(test_setters);
     RUN(test_setter_errors);
     RUN(test_set_size);
+    RUN(test_memoryless);
+    RUN(test_set_priority);
     return harness_done();
 }
