@@ -20,6 +20,10 @@
  * highest-ranked child (a min-heap on render rank), O(m log m). Children are
  * found through the container's interval index, so a window costs what it
  * contains, not what the container holds.
+ *
+ * The walk down the tree keeps its state on an explicit stack of frames
+ * (one per container whose children are being rendered), not on the C
+ * stack: a tree 100,000 containers deep renders like any other.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -32,15 +36,40 @@ struct piece {
     gm_region *mr;
     uint64_t offset;
     bool ro, nv;
+    uint32_t rank; /* of the child it came from, when children overlap */
 };
 
 typedef GM_VEC(struct piece) piecevec;
+
+/* How a container's children combine. */
+enum kids_mode {
+    KIDS_ONE,      /* a single child meets the window */
+    KIDS_DISJOINT, /* in address order, no overlap: concatenate */
+    KIDS_OVERLAP,  /* in render order: overlay by rank */
+};
+
+/*
+ * A container whose children are being rendered: what render() had on its
+ * stack when it recursed, kept on an explicit stack instead (the nesting
+ * depth is the input's).
+ */
+struct frame {
+    gm_region *mr;
+    gm_i128 base, lo, hi;
+    bool ro, nv;
+    enum kids_mode mode;
+    size_t from;   /* pieces before this region's */
+    size_t k0, k1; /* its children on the kids stack */
+    size_t next;   /* the next child to render */
+    size_t before; /* pieces before the child being rendered */
+};
 
 /* Buffers kept across commits in sys->view->render. */
 struct rscratch {
     piecevec pv;  /* the pieces of the window being rendered */
     piecevec res; /* temporary of fill_gaps / overlay */
     GM_VEC(gm_region *) kids; /* a stack of per-level child lists */
+    GM_VEC(struct frame) frames;
 };
 
 struct rctx {
@@ -73,6 +102,7 @@ void gm__view_fini(gm_system *sys)
         gm__vec_free(&rs->pv);
         gm__vec_free(&rs->res);
         gm__vec_free(&rs->kids);
+        gm__vec_free(&rs->frames);
         free(rs);
     }
     free(st);
@@ -82,7 +112,7 @@ void gm__view_fini(gm_system *sys)
 static int push_piece(piecevec *out, gm_u128 s, gm_u128 e, gm_region *mr,
                       uint64_t off, bool ro, bool nv)
 {
-    struct piece p = {s, e, mr, off, ro, nv};
+    struct piece p = {s, e, mr, off, ro, nv, 0};
 
     return gm__vec_push(out, p);
 }
@@ -160,11 +190,12 @@ static void heap_pop(struct heap *h)
 }
 
 /*
- * Combine pieces[from..] where piece i belongs to child rank[i]: keep, at
- * each point, the piece with the smallest rank. Replaces out[from..].
+ * Combine pieces[from..], each tagged with the rank of the child it came
+ * from: keep, at each point, the piece with the smallest rank. Replaces
+ * out[from..].
  */
 static int overlay(struct rctx *c, piecevec *out, size_t from,
-                   const uint32_t *rank, uint32_t nranks)
+                   uint32_t nranks)
 {
     size_t np = out->n - from;
     struct sev *ev = malloc(2 * np * sizeof(*ev));
@@ -191,7 +222,7 @@ static int overlay(struct rctx *c, piecevec *out, size_t from,
         gm_u128 pos = ev[i].pos;
 
         for (; i < 2 * np && ev[i].pos == pos; i++) {
-            uint32_t r = rank[ev[i].idx];
+            uint32_t r = out->v[from + ev[i].idx].rank;
             if (ev[i].is_end) {
                 if (active[r] == (int32_t)ev[i].idx) {
                     active[r] = -1;
@@ -232,70 +263,6 @@ out:
     return ret;
 }
 
-static void render(struct rctx *c, gm_region *mr, gm_i128 base, gm_i128 lo,
-                   gm_i128 hi, bool ro, bool nv, piecevec *out);
-
-static void render_children(struct rctx *c, gm_region *mr, gm_i128 base,
-                            gm_i128 lo, gm_i128 hi, bool ro, bool nv,
-                            piecevec *out)
-{
-    size_t from = out->n;
-    size_t k0 = c->rs->kids.n, k1, nk;
-    bool disjoint = true;
-
-    gm__itree_query(mr->child_index, (gm_u128)(lo - base),
-                    (gm_u128)(hi - base), collect_kid, c);
-    k1 = c->rs->kids.n;
-    nk = k1 - k0;
-    if (c->err || nk == 0) {
-        goto out;
-    }
-    if (nk == 1) {
-        render(c, c->rs->kids.v[k0], base, lo, hi, ro, nv, out);
-        goto out;
-    }
-    /*
-     * Disjoint extents (in start order, as the index returns them) render
-     * in address order. Entries are read by index: deeper levels push onto
-     * the same stack and may move it.
-     */
-    for (size_t i = k0 + 1; i < k1; i++) {
-        gm_region *a = c->rs->kids.v[i - 1];
-        gm_u128 a_end = (gm_u128)a->addr + a->size;
-        if (a_end > c->rs->kids.v[i]->addr) {
-            disjoint = false;
-            break;
-        }
-    }
-    if (disjoint) {
-        for (size_t i = k0; i < k1 && !c->err; i++) {
-            render(c, c->rs->kids.v[i], base, lo, hi, ro, nv, out);
-        }
-        goto out;
-    }
-    /* Overlapping children: render each, then keep the best-ranked. */
-    qsort(c->rs->kids.v + k0, nk, sizeof(gm_region *), gm__cmp_render_order);
-    {
-        GM_VEC(uint32_t) rank = {0};
-
-        for (size_t i = k0; i < k1 && !c->err; i++) {
-            size_t before = out->n;
-            render(c, c->rs->kids.v[i], base, lo, hi, ro, nv, out);
-            for (size_t j = before; j < out->n && !c->err; j++) {
-                if (gm__vec_push(&rank, (uint32_t)(i - k0))) {
-                    c->err = -ENOMEM;
-                }
-            }
-        }
-        if (!c->err && out->n > from) {
-            c->err = overlay(c, out, from, rank.v, (uint32_t)nk);
-        }
-        gm__vec_free(&rank);
-    }
-out:
-    c->rs->kids.n = k0;
-}
-
 /* Fill the gaps of out[from..] inside [lo, hi) with mr. */
 static void fill_gaps(struct rctx *c, gm_region *mr, gm_i128 base,
                       gm_i128 lo, gm_i128 hi, bool ro, bool nv,
@@ -323,14 +290,15 @@ static void fill_gaps(struct rctx *c, gm_region *mr, gm_i128 base,
         struct piece *p = &out->v[i];
         if ((gm_i128)p->start > pos) {
             res.v[res.n++] = (struct piece){(gm_u128)pos, p->start, mr,
-                                            (uint64_t)(pos - base), ro, nv};
+                                            (uint64_t)(pos - base), ro, nv,
+                                            0};
         }
         res.v[res.n++] = *p;
         pos = (gm_i128)p->end;
     }
     if (pos < hi) {
         res.v[res.n++] = (struct piece){(gm_u128)pos, (gm_u128)hi, mr,
-                                        (uint64_t)(pos - base), ro, nv};
+                                        (uint64_t)(pos - base), ro, nv, 0};
     }
     out->n = from;
     if (gm__vec_reserve(out, from + res.n)) {
@@ -342,40 +310,124 @@ static void fill_gaps(struct rctx *c, gm_region *mr, gm_i128 base,
     c->rs->res = res;
 }
 
-static void render(struct rctx *c, gm_region *mr, gm_i128 base, gm_i128 lo,
-                   gm_i128 hi, bool ro, bool nv, piecevec *out)
+/*
+ * Start rendering mr over [lo, hi): follow aliases, clip, then either fill
+ * a terminating region without children at once, or push a frame whose
+ * children the driver renders one by one.
+ */
+static void enter(struct rctx *c, gm_region *mr, gm_i128 base, gm_i128 lo,
+                  gm_i128 hi, bool ro, bool nv, piecevec *out)
 {
+    struct rscratch *rs = c->rs;
+    struct frame f;
     gm_i128 end;
-    size_t from = out->n;
 
-    if (!mr->enabled || c->err) {
-        return;
+    for (;;) {
+        if (!mr->enabled || c->err) {
+            return;
+        }
+        base += mr->addr;
+        ro |= mr->readonly;
+        nv |= mr->nonvolatile;
+        end = base + (gm_i128)mr->size;
+        if (base > lo) {
+            lo = base;
+        }
+        if (end < hi) {
+            hi = end;
+        }
+        if (lo >= hi) {
+            return;
+        }
+        if (!mr->alias) {
+            break;
+        }
+        /* The target's own address cancels; its flags still apply. */
+        base -= (gm_i128)mr->alias->addr + (gm_i128)mr->alias_offset;
+        mr = mr->alias;
     }
-    base += mr->addr;
-    ro |= mr->readonly;
-    nv |= mr->nonvolatile;
-    end = base + (gm_i128)mr->size;
-    if (base > lo) {
-        lo = base;
-    }
-    if (end < hi) {
-        hi = end;
-    }
-    if (lo >= hi) {
-        return;
-    }
-    if (mr->alias) {
-        render(c, mr->alias,
-               base - (gm_i128)mr->alias->addr - (gm_i128)mr->alias_offset, lo,
-               hi, ro, nv, out);
-        return;
-    }
+    f = (struct frame){mr, base, lo, hi, ro, nv, KIDS_ONE, out->n,
+                       rs->kids.n, 0, 0, 0};
     if (mr->nr_children) {
-        render_children(c, mr, base, lo, hi, ro, nv, out);
+        gm__itree_query(mr->child_index, (gm_u128)(lo - base),
+                        (gm_u128)(hi - base), collect_kid, c);
     }
-    if (mr->terminates && !c->err) {
-        fill_gaps(c, mr, base, lo, hi, ro, nv, out, from);
+    f.k1 = rs->kids.n;
+    f.next = f.k0;
+    if (c->err || f.k1 == f.k0) {
+        rs->kids.n = f.k0;
+        if (mr->terminates && !c->err) {
+            fill_gaps(c, mr, base, lo, hi, ro, nv, out, f.from);
+        }
+        return;
     }
+    if (f.k1 - f.k0 > 1) {
+        /*
+         * Disjoint extents (in start order, as the index returns them)
+         * render in address order; overlapping ones in render order.
+         */
+        f.mode = KIDS_DISJOINT;
+        for (size_t i = f.k0 + 1; i < f.k1; i++) {
+            gm_region *a = rs->kids.v[i - 1];
+            if ((gm_u128)a->addr + a->size > rs->kids.v[i]->addr) {
+                f.mode = KIDS_OVERLAP;
+                qsort(rs->kids.v + f.k0, f.k1 - f.k0, sizeof(gm_region *),
+                      gm__cmp_render_order);
+                break;
+            }
+        }
+    }
+    if (gm__vec_push(&rs->frames, f)) {
+        c->err = -ENOMEM;
+    }
+}
+
+/*
+ * Render mr over [lo, hi) into out with an explicit stack: each frame is a
+ * container rendering its children one at a time; when the last is done,
+ * overlapping children are combined and a terminating container fills
+ * its gaps, exactly as the recursion it replaces did on its way back.
+ */
+static void render(struct rctx *c, gm_region *mr, gm_i128 lo, gm_i128 hi,
+                   piecevec *out)
+{
+    struct rscratch *rs = c->rs;
+    size_t base_depth = rs->frames.n;
+
+    enter(c, mr, 0, lo, hi, false, false, out);
+    while (rs->frames.n > base_depth && !c->err) {
+        struct frame *f = &rs->frames.v[rs->frames.n - 1];
+
+        if (f->mode == KIDS_OVERLAP && f->next > f->k0) {
+            uint32_t rank = (uint32_t)(f->next - 1 - f->k0);
+            for (size_t j = f->before; j < out->n; j++) {
+                out->v[j].rank = rank;
+            }
+        }
+        if (f->next < f->k1) {
+            gm_region *kid = rs->kids.v[f->next++];
+
+            f->before = out->n;
+            /* f may move when enter() pushes a frame: copy what it needs. */
+            enter(c, kid, f->base, f->lo, f->hi, f->ro, f->nv, out);
+            continue;
+        }
+        {
+            struct frame done = *f;
+
+            rs->frames.n--;
+            if (done.mode == KIDS_OVERLAP && out->n > done.from) {
+                c->err = overlay(c, out, done.from,
+                                 (uint32_t)(done.k1 - done.k0));
+            }
+            rs->kids.n = done.k0;
+            if (done.mr->terminates && !c->err) {
+                fill_gaps(c, done.mr, done.base, done.lo, done.hi, done.ro,
+                          done.nv, out, done.from);
+            }
+        }
+    }
+    rs->frames.n = base_depth;
 }
 
 int gm__render(gm_system *sys, gm_region *root, gm_u128 lo, gm_u128 hi,
@@ -395,8 +447,9 @@ int gm__render(gm_system *sys, gm_region *root, gm_u128 lo, gm_u128 hi,
     c.rs = rs;
     pv = rs->pv;
     pv.n = 0;
+    rs->kids.n = 0;
     if (root) {
-        render(&c, root, 0, (gm_i128)lo, (gm_i128)hi, false, false, &pv);
+        render(&c, root, (gm_i128)lo, (gm_i128)hi, &pv);
     }
     for (size_t i = 0; i < pv.n && !c.err; i++) {
         const struct piece *p = &pv.v[i];

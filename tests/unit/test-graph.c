@@ -83,6 +83,37 @@ static void test_deep_chain_teardown(void)
     CHECK_EQ_INT(gm_system_destroy(sys, NULL), 0);
 }
 
+/* Rendering a 100,000-deep chain is a loop too, and so is every change. */
+static void test_deep_chain_renders(void)
+{
+    enum { N = 100000 };
+    struct strbuf b = {.len = 0};
+    gm_system *sys = gm_system_new(NULL);
+    gm_region **c = chain(sys, N);
+    gm_region *ram = gm_region_new_ram(sys, "ram", 0x1000, NULL);
+    gm_space *as;
+    char want[64];
+
+    CHECK_EQ_INT(gm_region_add_subregion(c[N - 1], 0, ram, NULL), 0);
+    as = gm_space_new(sys, c[0], "deep", NULL);
+    CHECK(as != NULL);
+    snprintf(want, sizeof(want), "ram %x-%x", 0x10 * (N - 1),
+             0x10 * (N - 1) + 0xfff);
+    CHECK_EQ_STR(as_str(as, &b), want);
+    /* A change at the bottom reaches the view at the top. */
+    CHECK_EQ_INT(gm_region_set_address(ram, 0x1000, NULL), 0);
+    snprintf(want, sizeof(want), "ram %x-%x", 0x10 * (N - 1) + 0x1000,
+             0x10 * (N - 1) + 0x1fff);
+    CHECK_EQ_STR(as_str(as, &b), want);
+    CHECK_EQ_INT(gm_space_destroy(as, NULL), 0);
+    gm_region_unref(ram);
+    for (unsigned i = 0; i < N; i++) {
+        gm_region_unref(c[i]);
+    }
+    free(c);
+    CHECK_EQ_INT(gm_system_destroy(sys, NULL), 0);
+}
+
 /*
  * One RAM region aliased by many containers, of which only some are the
  * root of a space (and only some of those aliases enabled): changes of the
@@ -154,6 +185,7 @@ int main(void)
 {
     RUN(test_loop_found_from_either_end);
     RUN(test_deep_chain_teardown);
+    RUN(test_deep_chain_renders);
     RUN(test_views_through_many_aliases);
     return harness_done();
 }
