@@ -155,6 +155,14 @@ GM_EXPORT void gm_space_unregister_map_client(gm_map_client *c);
  */
 typedef void (*gm_dirty_fn)(void *opaque, gm_region *region,
                             uint64_t offset, uint64_t len, uint8_t mask);
+/**
+ * gm_system_set_dirty_hook() - install @fn (NULL: none). The dirty bitmaps
+ * (dirty.h) are set whether or not a hook is installed; with one, access
+ * caches stop storing inline into logged RAM so the hook sees those
+ * stores too (open caches resolve again).
+ * Context: any thread but the hook's own; writes already in flight may
+ * still reach the previous hook.
+ */
 GM_EXPORT void gm_system_set_dirty_hook(gm_system *sys, gm_dirty_fn fn,
                                         void *opaque);
 
@@ -198,6 +206,17 @@ struct gm_cache {
     bool writable;      /* ... and it takes writes */
     int stale;          /* atomic: a commit changed the window */
     void *link;         /* the space's index entry */
+    /*
+     * Logged stores inline: the words of the bitmap chunk holding the
+     * window, per logging client (ndirty of them), the window's first
+     * page in that chunk and its offset in that page; dirty_always: set
+     * bits without testing them first (see src/dirty/bitmap.c).
+     */
+    uint64_t *dirty[GM_DIRTY_NR];
+    uint32_t dirty_page;
+    uint16_t dirty_skew;
+    uint8_t ndirty;
+    bool dirty_always;
 };
 
 /**
@@ -301,9 +320,37 @@ static inline enum gm_result gm_cache_load(struct gm_cache *c, uint64_t off,
     return r;
 }
 
+/* Set the dirty bit of one page (test first unless @always). */
+static inline void gm__cache_dirty_page(uint64_t *words, uint64_t page,
+                                        bool always)
+{
+    uint64_t *w = words + (page >> 6);
+    uint64_t bit = 1ull << (page & 63);
+
+    if (always || !(__atomic_load_n(w, __ATOMIC_RELAXED) & bit)) {
+        __atomic_fetch_or(w, bit, __ATOMIC_SEQ_CST);
+    }
+}
+
+/* A logged store of @size bytes at @off: mark its page(s). */
+static inline void gm__cache_dirty(struct gm_cache *c, uint64_t off,
+                                   unsigned size)
+{
+    uint64_t a = c->dirty_skew + off;
+    uint64_t p0 = c->dirty_page + (a >> 12);
+    uint64_t p1 = c->dirty_page + ((a + size - 1) >> 12);
+
+    for (unsigned i = 0; i < c->ndirty; i++) {
+        gm__cache_dirty_page(c->dirty[i], p0, c->dirty_always);
+        if (p1 != p0) {
+            gm__cache_dirty_page(c->dirty[i], p1, c->dirty_always);
+        }
+    }
+}
+
 /**
  * gm_cache_store() - a 1, 2, 4 or 8-byte store at @off inside the window;
- * inline over writable RAM that nobody logs,
+ * inline over writable RAM (marking its dirty bits when clients log it),
  * gm_cache_store_slow() otherwise.
  */
 static inline enum gm_result gm_cache_store(struct gm_cache *c, uint64_t off,
@@ -318,25 +365,29 @@ static inline enum gm_result gm_cache_store(struct gm_cache *c, uint64_t off,
         switch (size) {
         case 1:
             c->ptr[off] = (uint8_t)val;
-            return GM_RESULT_OK;
+            break;
         case 2: {
             uint16_t v = sw ? __builtin_bswap16((uint16_t)val) : (uint16_t)val;
             __builtin_memcpy(c->ptr + off, &v, 2);
-            return GM_RESULT_OK;
+            break;
         }
         case 4: {
             uint32_t v = sw ? __builtin_bswap32((uint32_t)val) : (uint32_t)val;
             __builtin_memcpy(c->ptr + off, &v, 4);
-            return GM_RESULT_OK;
+            break;
         }
         case 8: {
             uint64_t v = sw ? __builtin_bswap64(val) : val;
             __builtin_memcpy(c->ptr + off, &v, 8);
-            return GM_RESULT_OK;
-        }
-        default:
             break;
         }
+        default:
+            return gm_cache_store_slow(c, off, size, endian, val);
+        }
+        if (__builtin_expect(c->ndirty != 0, 0)) {
+            gm__cache_dirty(c, off, size);
+        }
+        return GM_RESULT_OK;
     }
     return gm_cache_store_slow(c, off, size, endian, val);
 }

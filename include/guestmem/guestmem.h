@@ -19,5 +19,7 @@
 #include "listener.h"
 #include "mtree.h"
 #include "access.h"
+#include "ram.h"
+#include "dirty.h"
 
 #endif

@@ -59,6 +59,12 @@ struct gm_listener_ops {
                         bool match_data, uint64_t data, int fd);
     void (*eventfd_del)(void *opaque, const struct gm_section *s,
                         bool match_data, uint64_t data, int fd);
+    /*
+     * A dirty-bitmap client cleared (or took a snapshot of) the part of a
+     * RAM range that @s covers (dirty.h): an accelerator that write-protects
+     * pages to log them can protect exactly these again (QEMU's log_clear).
+     */
+    void (*log_clear)(void *opaque, const struct gm_section *s);
 };
 
 /**

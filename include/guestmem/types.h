@@ -47,7 +47,8 @@ enum gm_dirty_client {
     GM_DIRTY_VGA = 0,
     GM_DIRTY_CODE = 1,
     GM_DIRTY_MIGRATION = 2,
-    GM_DIRTY_NR = 3,
+    GM_DIRTY_SNAPSHOT = 3, /* a live gm_ram_snapshot (dirty.h) */
+    GM_DIRTY_NR = 4,
 };
 
 /**

@@ -19,6 +19,8 @@ struct gm_cache_link;
 
 /* Per space: its access caches, and DMA bookkeeping. */
 struct gm_space_access {
+    gm_space *as;
+    struct gm_space_access *next, *prev; /* the system's (spaces_lock) */
     /* Access caches (cache.c): lock protects the list and their cells. */
     pthread_mutex_t lock;
     struct gm_cache_link *caches;
@@ -38,6 +40,9 @@ struct gm_space_access {
 struct gm_access_state {
     _Atomic(gm_dirty_fn) dirty_fn; /* read by the access path */
     void *_Atomic dirty_opaque;
+    /* Every space's part, to restale all caches when the hook changes. */
+    pthread_mutex_t spaces_lock;
+    struct gm_space_access *spaces;
 };
 
 int gm__access_init(gm_system *sys);
@@ -50,6 +55,9 @@ void gm__access_space_fini(gm_space *as);
  * active DMA map, a registered map client. A space in use is not destroyed.
  */
 const char *gm__access_in_use(gm_space *as);
+/* Enter a space's part in the system's list / take it out (rw.c). */
+void gm__access_space_link(gm_system *sys, struct gm_space_access *a);
+void gm__access_space_unlink(gm_system *sys, struct gm_space_access *a);
 
 /*
  * A commit changed [lo, hi) of the view published in cell: caches whose
@@ -79,7 +87,10 @@ static inline uint8_t gm__unassigned_fill(const gm_space *as)
 {
     return atomic_load_explicit(&as->unassigned, memory_order_relaxed);
 }
-/* Tell the dirty hook about a write to RAM (when mask is non-zero). */
+/*
+ * A write to RAM of mr: set the dirty bits of the clients in mask, and tell
+ * the dirty hook (nothing when mask is 0). Any thread.
+ */
 void gm__mark_dirty(gm_system *sys, gm_region *mr, uint64_t off,
                     uint64_t len, uint8_t mask);
 /* MMIO with QEMU's valid / impl rules (mmio.c). */

@@ -38,6 +38,41 @@ static void cache_set_fast(struct gm_cache *c, uint64_t rd, uint64_t wr,
 }
 
 /*
+ * A logged window can take stores inline when its pages lie in one chunk
+ * of each client's bitmap (chunks never move: the cache keeps pointers to
+ * their words) and no dirty hook wants to hear of every write. Read-side
+ * section held.
+ */
+static bool dirty_inline(struct gm_cache *c)
+{
+    gm_system *sys = c->as->sys;
+    uint64_t ra = c->region->ram_addr + c->offset;
+    uint64_t first = ra >> GM_DIRTY_PAGE_BITS;
+    uint64_t last = (ra + c->len - 1) >> GM_DIRTY_PAGE_BITS;
+    unsigned n = 0;
+
+    if (!c->region->block ||
+        atomic_load_explicit(&sys->access->dirty_fn, memory_order_acquire) ||
+        (first >> GM_DIRTY_CHUNK_SHIFT) != (last >> GM_DIRTY_CHUNK_SHIFT)) {
+        return false;
+    }
+    for (unsigned client = 0; client < GM_DIRTY_NR; client++) {
+        if (c->mask & (1u << client)) {
+            c->dirty[n] = gm__dirty_chunk(sys, client, first);
+            if (!c->dirty[n]) {
+                return false;
+            }
+            n++;
+        }
+    }
+    c->dirty_page = (uint32_t)(first & (GM_DIRTY_CHUNK_PAGES - 1));
+    c->dirty_skew = (uint16_t)(ra & (GM_DIRTY_PAGE_SIZE - 1));
+    c->dirty_always = !sys->dirty->test_first;
+    c->ndirty = (uint8_t)n;
+    return true;
+}
+
+/*
  * Resolve the window against the space's current view (the space's lock
  * and its cell's caches_lock held). Returns the region reference the cache
  * let go of.
@@ -53,6 +88,7 @@ static gm_region *cache_resolve(struct gm_cache *c)
     c->region = NULL;
     c->mask = 0;
     c->writable = false;
+    c->ndirty = 0;
     gm__rcu_read_lock();
     rg = gm__dispatch_lookup(&gm__space_view(c->as)->disp, c->addr);
     if (rg && c->addr + c->len - 1 <= rg->last && gm__is_direct_read(rg)) {
@@ -64,7 +100,7 @@ static gm_region *cache_resolve(struct gm_cache *c)
         c->writable = gm__is_direct_write(rg) && !rg->readonly;
         if (c->len >= 8) {
             rd = c->len - 7; /* see struct gm_cache */
-            if (c->writable && !rg->mask) {
+            if (c->writable && (!rg->mask || dirty_inline(c))) {
                 wr = rd;
             }
         }

@@ -168,7 +168,9 @@ int gm__access_space_init(gm_space *as)
     a->bounce_budget = BOUNCE_DEFAULT;
     a->buckets = a->inline_buckets;
     a->nbuckets = GM_DMA_INLINE_BUCKETS;
+    a->as = as;
     as->acc = a;
+    gm__access_space_link(as->sys, a);
     return 0;
 }
 
@@ -179,6 +181,7 @@ void gm__access_space_fini(gm_space *as)
     if (!a) {
         return;
     }
+    gm__access_space_unlink(as->sys, a);
     for (size_t i = 0; i < a->nbuckets; i++) {
         while (a->buckets[i]) {
             struct gm_dma_map *m = a->buckets[i];

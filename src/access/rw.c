@@ -29,24 +29,70 @@ int gm__access_init(gm_system *sys)
     }
     atomic_init(&st->dirty_fn, NULL);
     atomic_init(&st->dirty_opaque, NULL);
+    if (pthread_mutex_init(&st->spaces_lock, NULL)) {
+        free(st);
+        return -ENOMEM;
+    }
     sys->access = st;
     return 0;
 }
 
 void gm__access_fini(gm_system *sys)
 {
-    free(sys->access);
-    sys->access = NULL;
+    if (sys->access) {
+        pthread_mutex_destroy(&sys->access->spaces_lock);
+        free(sys->access);
+        sys->access = NULL;
+    }
+}
+
+void gm__access_space_link(gm_system *sys, struct gm_space_access *a)
+{
+    struct gm_access_state *st = sys->access;
+
+    pthread_mutex_lock(&st->spaces_lock);
+    a->prev = NULL;
+    a->next = st->spaces;
+    if (a->next) {
+        a->next->prev = a;
+    }
+    st->spaces = a;
+    pthread_mutex_unlock(&st->spaces_lock);
+}
+
+void gm__access_space_unlink(gm_system *sys, struct gm_space_access *a)
+{
+    struct gm_access_state *st = sys->access;
+
+    pthread_mutex_lock(&st->spaces_lock);
+    if (a->prev) {
+        a->prev->next = a->next;
+    } else {
+        st->spaces = a->next;
+    }
+    if (a->next) {
+        a->next->prev = a->prev;
+    }
+    pthread_mutex_unlock(&st->spaces_lock);
 }
 
 void gm__mark_dirty(gm_system *sys, gm_region *mr, uint64_t off,
                     uint64_t len, uint8_t mask)
 {
     struct gm_access_state *st = sys->access;
-    gm_dirty_fn fn = atomic_load_explicit(&st->dirty_fn,
-                                          memory_order_acquire);
+    gm_dirty_fn fn;
 
-    if (fn && mask) {
+    if (!mask) {
+        return;
+    }
+    if (mr->block) {
+        /* Nested in the caller's read-side section, or its own. */
+        gm__rcu_read_lock();
+        gm__dirty_mark(sys, mr->ram_addr + off, len, mask);
+        gm__rcu_read_unlock();
+    }
+    fn = atomic_load_explicit(&st->dirty_fn, memory_order_acquire);
+    if (fn) {
         fn(atomic_load_explicit(&st->dirty_opaque, memory_order_relaxed), mr,
            off, len, mask);
     }
@@ -283,10 +329,21 @@ enum gm_unassigned gm_space_unassigned(const gm_space *as)
 
 void gm_system_set_dirty_hook(gm_system *sys, gm_dirty_fn fn, void *opaque)
 {
-    if (sys) {
-        atomic_store_explicit(&sys->access->dirty_opaque, opaque,
-                              memory_order_relaxed);
-        atomic_store_explicit(&sys->access->dirty_fn, fn,
-                              memory_order_release);
+    struct gm_access_state *st;
+
+    if (!sys) {
+        return;
     }
+    st = sys->access;
+    atomic_store_explicit(&st->dirty_opaque, opaque, memory_order_relaxed);
+    atomic_store_explicit(&st->dirty_fn, fn, memory_order_release);
+    /*
+     * Caches storing inline into logged RAM would bypass a hook: make
+     * every cache resolve again (a resolve from now on sees the hook).
+     */
+    pthread_mutex_lock(&st->spaces_lock);
+    for (struct gm_space_access *a = st->spaces; a; a = a->next) {
+        gm__access_space_moved(a->as);
+    }
+    pthread_mutex_unlock(&st->spaces_lock);
 }

@@ -395,10 +395,12 @@ int gm_region_set_size(gm_region *r, gm_u128 size, gm_error *err)
                r->kind != GM_REGION_ALIAS) {
         ret = gm__error_set(err, -EINVAL, "'%s': size must not be zero",
                             r->name);
-    } else if (r->ram && size > r->ram_alloc) {
+    } else if (r->block && size > r->block->max_length) {
         ret = gm__error_set(err, -EINVAL,
-                            "'%s': cannot grow past its %zu bytes of memory",
-                            r->name, r->ram_alloc);
+                            "'%s': cannot grow past its %llu bytes of "
+                            "memory",
+                            r->name,
+                            (unsigned long long)r->block->max_length);
     } else if (r->kind == GM_REGION_ALIAS &&
                (gm_u128)r->alias_offset + size > SPACE_END) {
         ret = gm__error_set(err, -ERANGE,
@@ -411,6 +413,77 @@ int gm_region_set_size(gm_region *r, gm_u128 size, gm_error *err)
     }
     u.size = r->size;
     return setter_apply(r, err, &u, apply_size, &v);
+}
+
+static void apply_resize(gm_region *r, const struct undo *v)
+{
+    r->block->used_length = v->u64;
+    r->size = v->u64;
+    gm__tree_reindex(r);
+}
+
+static void undo_resize(struct undo *u)
+{
+    u->r->block->used_length = u->u64;
+    u->r->size = u->size;
+    gm__tree_reindex(u->r);
+}
+
+/* The resize stands: tidy the memory and the bits, tell the owner. */
+static void done_resize(struct undo *u)
+{
+    gm_region *r = u->r;
+    struct gm_ram_block *b = r->block;
+    uint64_t pg = GM_DIRTY_PAGE_SIZE;
+    uint64_t old_end = (u->u64 + pg - 1) & ~(pg - 1);
+    uint64_t new_end = (b->used_length + pg - 1) & ~(pg - 1);
+
+    if (new_end < old_end) {
+        /* Shrunk: the tail reads as zeros when it comes back. */
+        gm__ram_discard(b, new_end, old_end - new_end);
+    } else if (new_end > old_end) {
+        gm__rcu_read_lock();
+        gm__dirty_set(r->sys, (b->offset + old_end) >> GM_DIRTY_PAGE_BITS,
+                      (new_end - old_end) >> GM_DIRTY_PAGE_BITS,
+                      (1u << GM_DIRTY_CLIENTS) - 1);
+        gm__rcu_read_unlock();
+    }
+    if (b->resized) {
+        b->resized(b->resized_opaque, r, b->used_length);
+    }
+}
+
+int gm_region_ram_resize(gm_region *r, uint64_t used_length, gm_error *err)
+{
+    struct undo u = {.undo = undo_resize, .done = done_resize};
+    struct undo v = {.u64 = used_length};
+    int ret = setter_begin(r, err);
+    struct gm_ram_block *b;
+
+    if (ret) {
+        return ret;
+    }
+    b = r->block;
+    if (!b || !(b->flags & GM_RAM_RESIZEABLE)) {
+        return setter_refuse(r, gm__error_set(err, -EINVAL,
+                                              "'%s' is not resizeable RAM",
+                                              r->name));
+    }
+    if (!used_length || used_length > b->max_length ||
+        (r->container && (gm_u128)r->addr + used_length > SPACE_END)) {
+        return setter_refuse(r, gm__error_set(
+                                    err, -EINVAL,
+                                    "'%s': %llu bytes is not within 1 .. "
+                                    "its max_length %llu",
+                                    r->name, (unsigned long long)used_length,
+                                    (unsigned long long)b->max_length));
+    }
+    if (used_length == b->used_length) {
+        return setter_refuse(r, 1);
+    }
+    u.u64 = b->used_length;
+    u.size = r->size;
+    return setter_apply(r, err, &u, apply_resize, &v);
 }
 
 static void apply_alias_offset(gm_region *r, const struct undo *v)

@@ -33,6 +33,8 @@ struct module {
 static const struct module modules[] = {
     {gm__base_init, gm__base_fini},
     {gm__reclaim_init, gm__reclaim_fini},
+    {gm__dirty_init, gm__dirty_fini},
+    {gm__ram_init, gm__ram_fini},
     {gm__tree_init, gm__tree_fini},
     {gm__ranges_init, gm__ranges_fini},
     {gm__dispatch_init, gm__dispatch_fini},

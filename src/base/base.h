@@ -17,6 +17,8 @@
  *   dispatch radix tables from address to range record
  *   ranges   range records and the persistent range treap
  *   tree     regions: subregions, aliases, ioeventfd lists, change marks
+ *   ram      RAM blocks: backings, the ram_addr space, lookups
+ *   dirty    dirty bitmaps per client over the ram_addr space
  *   reclaim  generations, garbage lists, deferred frees after RCU
  *   base     this header
  *
@@ -300,6 +302,8 @@ struct gm_base {
 struct gm_system {
     struct gm_base base;
     struct gm_reclaim *reclaim;
+    struct gm_dirty_state *dirty;
+    struct gm_ram_state *ram;
     struct gm_tree_state *tree;
     struct gm_ranges_state *ranges;
     struct gm_dispatch_state *dispatch;

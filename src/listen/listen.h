@@ -73,6 +73,12 @@ void gm__listeners_region(gm_system *sys, gm_space *as, enum gm_ev_kind k,
 void gm__listeners_eventfd(gm_system *sys, gm_space *as, bool add,
                            const struct gm_ioeventfd *e);
 void gm__listeners_global_log(gm_system *sys, bool on);
+/*
+ * log_clear to the listeners of as, for each range of its view that shows
+ * [off, off + len) of region mr (clipped to it).
+ */
+void gm__listeners_log_clear(gm_system *sys, gm_space *as, gm_region *mr,
+                             uint64_t off, uint64_t len);
 
 /*
  * Replay to one listener: as's ranges as additions (with log_start) or

@@ -332,6 +332,55 @@ void gm__listener_replay_ranges(gm_listener *l, gm_space *as, bool add)
     gm__fv_walk(fv ? fv->tree : NULL, 0, UINT64_MAX, replay_cb, &c);
 }
 
+struct clear_ctx {
+    gm_system *sys;
+    gm_space *as;
+    gm_region *mr;
+    uint64_t off, len;
+};
+
+static int clear_cb(const struct gm_range *rg, void *opaque)
+{
+    struct clear_ctx *c = opaque;
+    uint64_t lo, hi, rlast;
+    struct gm_section s;
+    struct hearers h;
+    gm_listener *l;
+
+    if (rg->mr != c->mr) {
+        return 0;
+    }
+    rlast = rg->offset + (rg->last - rg->start); /* in the region */
+    lo = c->off > rg->offset ? c->off : rg->offset;
+    hi = c->off + c->len - 1 < rlast ? c->off + c->len - 1 : rlast;
+    if (lo > hi) {
+        return 0;
+    }
+    gm__range_to_section(rg, c->as, &s);
+    s.addr = rg->start + (lo - rg->offset);
+    s.offset_in_region = lo;
+    s.size = (gm_u128)(hi - lo) + 1;
+    hearers_start(&h, c->sys, c->as, false);
+    while ((l = hearers_next(&h))) {
+        if (l->ops->log_clear) {
+            l->ops->log_clear(l->opaque, &s);
+        }
+    }
+    return 0;
+}
+
+void gm__listeners_log_clear(gm_system *sys, gm_space *as, gm_region *mr,
+                             uint64_t off, uint64_t len)
+{
+    struct clear_ctx c = {sys, as, mr, off, len};
+    gm_flatview *fv = gm__cell_view(as->cell);
+
+    if (!gm__listen_any_for(sys, as) || !len) {
+        return;
+    }
+    gm__fv_walk(fv ? fv->tree : NULL, 0, UINT64_MAX, clear_cb, &c);
+}
+
 struct sync_ctx {
     gm_system *sys;
     gm_space *as;

@@ -253,5 +253,8 @@ uint8_t gm__region_log_mask(gm_system *sys, const gm_region *mr)
     if (sys->tree->global_log && gm__region_is_ram(mr)) {
         mask |= 1u << GM_DIRTY_MIGRATION;
     }
+    if (sys->tree->snapshot_log && gm__region_is_ram(mr)) {
+        mask |= 1u << GM_DIRTY_SNAPSHOT;
+    }
     return mask;
 }

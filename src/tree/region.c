@@ -14,7 +14,6 @@
  */
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "tree.h"
@@ -145,53 +144,80 @@ gm_region *gm_region_new_container(gm_system *sys, const char *name,
     return region_alloc(sys, name, GM_REGION_CONTAINER, size, true, err);
 }
 
-static int ram_map(gm_region *r, gm_u128 size, gm_error *err)
-{
-    long pg = sysconf(_SC_PAGESIZE);
-    size_t len;
-    void *p;
-
-    if (size > ((gm_u128)1 << 63) || size > SIZE_MAX - (size_t)pg) {
-        return gm__error_set(err, -EINVAL,
-                             "region '%s': RAM size too large", r->name);
-    }
-    len = ((size_t)size + (size_t)pg - 1) & ~((size_t)pg - 1);
-    p = mmap(NULL, len, PROT_READ | PROT_WRITE,
-             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (p == MAP_FAILED) {
-        return gm__error_set(err, -ENOMEM,
-                             "region '%s': cannot map %zu bytes of RAM",
-                             r->name, len);
-    }
-    r->ram = p;
-    r->ram_len = len;
-    r->ram_alloc = (size_t)size;
-    return 0;
-}
-
+/*
+ * A RAM-backed region of kind with a block made as opts says (ram/). A
+ * memoryless system, or GM_RAM_NONE, gives a region with no block at all:
+ * nothing in the ram_addr space, no memory, reads unassigned.
+ */
 static gm_region *new_ram_kind(gm_system *sys, const char *name,
                                enum gm_region_kind kind, gm_u128 size,
-                               void *host, gm_error *err)
+                               const struct gm_ram_opts *opts,
+                               gm_error *err)
 {
     gm_region *r = region_alloc(sys, name, kind, size, false, err);
+    int ret;
 
     if (!r) {
         return NULL;
     }
-    if (host) {
-        if (size > SIZE_MAX) {
-            gm__error_set(err, -EINVAL, "region '%s': size too large",
-                          r->name);
-            region_free_raw(r);
-            return NULL;
-        }
-        r->ram = host;
-        r->ram_alloc = (size_t)size;
-    } else if (sys->tree->memoryless) {
-        /* A map being drawn or compared: no memory behind it. */
-    } else if (ram_map(r, size, err)) {
+    if (sys->tree->memoryless || (opts && opts->backing == GM_RAM_NONE)) {
+        return r; /* a map being drawn or compared */
+    }
+    if (size > ((gm_u128)1 << 63)) {
+        gm__error_set(err, -EINVAL, "region '%s': RAM size exceeds 2^63",
+                      r->name);
         region_free_raw(r);
         return NULL;
+    }
+    gm__lock(sys);
+    ret = gm__ram_block_new(sys, r, r->name, (uint64_t)size, opts, &r->block,
+                            err);
+    gm__unlock(sys);
+    if (ret) {
+        region_free_raw(r);
+        return NULL;
+    }
+    r->ram = r->block->host;
+    r->ram_addr = r->block->offset;
+    return r;
+}
+
+/* The options the classic constructors mean. */
+static struct gm_ram_opts classic(void *host, gm_u128 size)
+{
+    struct gm_ram_opts o = {0};
+
+    o.backing = host ? GM_RAM_PTR : GM_RAM_ANON;
+    o.host = host;
+    /* Untouched pages cost nothing: maps of many GiB are fine. */
+    o.flags = GM_RAM_NORESERVE;
+    /* The default 2 MiB (huge pages) where one fits, else a page. */
+    o.align = size >= (2u << 20) ? 0 : 4096;
+    return o;
+}
+
+gm_region *gm_region_new_ram_opts(gm_system *sys, const char *name,
+                                  enum gm_region_kind kind, uint64_t size,
+                                  const struct gm_ram_opts *opts,
+                                  const struct gm_region_ops *ops,
+                                  void *opaque, gm_error *err)
+{
+    gm_region *r;
+
+    if (kind != GM_REGION_RAM && kind != GM_REGION_ROM &&
+        kind != GM_REGION_ROM_DEVICE && kind != GM_REGION_RAM_DEVICE) {
+        gm__error_set(err, -EINVAL, "region '%s': %s is not RAM-backed",
+                      name ? name : "anonymous", gm_region_kind_name(kind));
+        return NULL;
+    }
+    r = new_ram_kind(sys, name, kind, size, opts, err);
+    if (r) {
+        r->readonly = kind == GM_REGION_ROM;
+        if (kind == GM_REGION_ROM_DEVICE) {
+            r->ops = ops;
+            r->opaque = opaque;
+            ops_simple(ops, &r->simple_sizes, &r->simple_unaligned);
+        }
     }
     return r;
 }
@@ -199,7 +225,9 @@ static gm_region *new_ram_kind(gm_system *sys, const char *name,
 gm_region *gm_region_new_ram(gm_system *sys, const char *name, gm_u128 size,
                              gm_error *err)
 {
-    return new_ram_kind(sys, name, GM_REGION_RAM, size, NULL, err);
+    struct gm_ram_opts o = classic(NULL, size);
+
+    return new_ram_kind(sys, name, GM_REGION_RAM, size, &o, err);
 }
 
 gm_region *gm_region_new_ram_ptr(gm_system *sys, const char *name,
@@ -210,13 +238,16 @@ gm_region *gm_region_new_ram_ptr(gm_system *sys, const char *name,
                       name ? name : "anonymous");
         return NULL;
     }
-    return new_ram_kind(sys, name, GM_REGION_RAM, size, host, err);
+    struct gm_ram_opts o = classic(host, size);
+
+    return new_ram_kind(sys, name, GM_REGION_RAM, size, &o, err);
 }
 
 gm_region *gm_region_new_rom(gm_system *sys, const char *name, gm_u128 size,
                              gm_error *err)
 {
-    gm_region *r = new_ram_kind(sys, name, GM_REGION_ROM, size, NULL, err);
+    struct gm_ram_opts o = classic(NULL, size);
+    gm_region *r = new_ram_kind(sys, name, GM_REGION_ROM, size, &o, err);
 
     if (r) {
         r->readonly = true;
@@ -283,8 +314,9 @@ gm_region *gm_region_new_rom_device(gm_system *sys, const char *name,
                                     const struct gm_region_ops *ops,
                                     void *opaque, gm_error *err)
 {
+    struct gm_ram_opts o = classic(NULL, size);
     gm_region *r =
-        new_ram_kind(sys, name, GM_REGION_ROM_DEVICE, size, NULL, err);
+        new_ram_kind(sys, name, GM_REGION_ROM_DEVICE, size, &o, err);
 
     if (r) {
         r->ops = ops;
@@ -297,12 +329,14 @@ gm_region *gm_region_new_rom_device(gm_system *sys, const char *name,
 gm_region *gm_region_new_ram_device(gm_system *sys, const char *name,
                                     gm_u128 size, void *host, gm_error *err)
 {
+    struct gm_ram_opts o = classic(host, size);
+
     if (!host && !(sys && sys->tree->memoryless)) {
         gm__error_set(err, -EINVAL, "region '%s': NULL host pointer",
                       name ? name : "anonymous");
         return NULL;
     }
-    return new_ram_kind(sys, name, GM_REGION_RAM_DEVICE, size, host, err);
+    return new_ram_kind(sys, name, GM_REGION_RAM_DEVICE, size, &o, err);
 }
 
 gm_region *gm_region_ref(gm_region *r)
@@ -344,9 +378,7 @@ static void destroy_all(gm_region *dead)
             gm__alias_detach(r);
             release(t, &dead);
         }
-        if (r->ram_len) {
-            munmap(r->ram, r->ram_len);
-        }
+        gm__ram_block_free(r->sys, r->block);
         gm__vec_free(&r->aliased_by);
         for (size_t i = 0; i < r->watches.n; i++) {
             r->watches.v[i]->r = NULL; /* its observer was flagged */

@@ -16,7 +16,7 @@
 #ifndef GM_TREE_H
 #define GM_TREE_H
 
-#include "../base/base.h"
+#include "../ram/ram.h"
 
 struct gm_ioeventfd {
     uint64_t addr; /* offset in the region, or absolute in a view set */
@@ -101,9 +101,9 @@ struct gm_region {
     void *opaque;
     uint8_t simple_sizes;  /* access sizes (as bits) ops take as they are */
     bool simple_unaligned; /* ... at any alignment (gm__ops_simple) */
-    void *ram;        /* host memory, NULL for non-RAM kinds */
-    size_t ram_len;   /* bytes mapped/owned; 0 when caller-provided */
-    size_t ram_alloc; /* usable bytes behind ram */
+    struct gm_ram_block *block; /* RAM-backed kinds (ram/); NULL: none */
+    void *ram;                  /* its host memory, or NULL */
+    uint64_t ram_addr;          /* its offset in the ram_addr space */
 
     GM_VEC(struct gm_ioeventfd) evfds; /* sorted, region offsets */
     struct gm_evfd_pub *_Atomic evpub;  /* readers' copy (RCU) */
@@ -141,6 +141,7 @@ struct gm_tree_state {
     GM_VEC(struct gm_watcher *) flagged;   /* observers to re-resolve */
     bool global_log;   /* migration logging on every RAM region */
     bool memoryless;   /* RAM regions get no host memory (maps only) */
+    bool snapshot_log; /* a gm_ram_snapshot is live: SNAPSHOT on all RAM */
     size_t nr_evfds;   /* ioeventfds on all regions */
     atomic_long nr_regions;
     GM_VEC(struct gm_mark_item) stack; /* mark.c's walk */
