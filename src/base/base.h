@@ -5,7 +5,7 @@
  *
  * The library is a stack of modules, each a folder of src/ with one private
  * header, calling downwards only (ARCHITECTURE.md draws the stack; the
- * build checks it, scripts/check-layers.sh):
+ * build checks it, scripts/check-layout.py):
  *
  *   api      public entry points that change things: validate, change the
  *            tree, mark, update; system, spaces, listeners, transactions
