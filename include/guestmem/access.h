@@ -166,6 +166,25 @@ typedef void (*gm_dirty_fn)(void *opaque, gm_region *region,
 GM_EXPORT void gm_system_set_dirty_hook(gm_system *sys, gm_dirty_fn fn,
                                         void *opaque);
 
+/**
+ * gm_system_set_coalesced_flush() - install the function that drains
+ * batched (coalesced) MMIO writes into their devices, such as KVM's
+ * coalesced MMIO ring (NULL: none). guestmem calls it as each transaction
+ * begins (every mutator's implicit one too) and before each device access
+ * to a region that flushes (gm_region_set_flush_coalesced(), which
+ * gm_region_add_coalescing() implies), so a device sees its writes in
+ * order and before its next read, and a topology change sees them done.
+ * Context: @fn runs on the thread that begins or accesses, perhaps with
+ * the writer lock held or inside an RCU read-side section. The device
+ * writes it replays may begin transactions and so call @fn again on the
+ * same thread: it must notice that and return at once (QEMU's
+ * coalesced_flush_in_progress), and it must serialise itself across
+ * threads. Writes already draining may still reach the previous @fn.
+ */
+typedef void (*gm_flush_fn)(void *opaque);
+GM_EXPORT void gm_system_set_coalesced_flush(gm_system *sys, gm_flush_fn fn,
+                                             void *opaque);
+
 /*
  * Access caches (QEMU's MemoryRegionCache): a device that keeps touching
  * one window of guest memory (a virtqueue ring) resolves it once.

@@ -65,6 +65,19 @@ struct gm_listener_ops {
      * pages to log them can protect exactly these again (QEMU's log_clear).
      */
     void (*log_clear)(void *opaque, const struct gm_section *s);
+    /*
+     * Coalesced MMIO (gm_region_add_coalescing()): writes to
+     * [addr, addr + size), a part of @s, may be batched by an accelerator
+     * (KVM's coalesced MMIO ring) and flushed later. Told after the
+     * region_add of @s (and when the region's ranges change), one call
+     * per coalesced range clipped to @s; each piece is deleted, before
+     * the region_del of @s or when the ranges change, with the same
+     * (addr, size) it was added with.
+     */
+    void (*coalesced_io_add)(void *opaque, const struct gm_section *s,
+                             uint64_t addr, uint64_t size);
+    void (*coalesced_io_del)(void *opaque, const struct gm_section *s,
+                             uint64_t addr, uint64_t size);
 };
 
 /**

@@ -318,6 +318,40 @@ GM_EXPORT int gm_region_del_eventfd(gm_region *r, uint64_t addr,
                                     uint64_t data, int fd, gm_error *err);
 
 /*
+ * Coalesced MMIO (QEMU's memory_region_add_coalescing): guest writes to
+ * [@offset, @offset + @size) of an I/O or ROM-device region may be batched
+ * by an accelerator and delivered to the device later, in order; listeners
+ * hear coalesced_io_add / coalesced_io_del for the parts their spaces
+ * show. Adding a range also makes the region flush: pending batched writes
+ * are delivered before each access to it (gm_system_set_coalesced_flush()).
+ * Return: 0; -EINVAL (NULL, a kind other than I/O or ROM device, @size 0,
+ * a range outside the region); -ENOMEM; see Errors above.
+ */
+GM_EXPORT int gm_region_add_coalescing(gm_region *r, uint64_t offset,
+                                       uint64_t size, gm_error *err);
+/** gm_region_clear_coalescing() - drop every range; the region stops
+ * flushing. Return: 0; -EINVAL; -ENOMEM; see Errors above. */
+GM_EXPORT int gm_region_clear_coalescing(gm_region *r, gm_error *err);
+/**
+ * gm_region_set_flush_coalesced() - deliver pending coalesced writes before
+ * each access to @r (a device whose registers see the effect of batched
+ * writes elsewhere: QEMU's memory_region_set_flush_coalesced).
+ * Return: 0; -EINVAL (NULL); -EBUSY (turning it off while @r has coalesced
+ * ranges: clear them instead); see Errors above.
+ */
+GM_EXPORT int gm_region_set_flush_coalesced(gm_region *r, bool flush,
+                                            gm_error *err);
+/**
+ * gm_region_foreach_coalesced() - call @fn for each coalesced range of @r
+ * (region offsets), in the order added, under the writer lock (@fn must
+ * not change the topology). Return: the first non-zero value of @fn, or 0;
+ * -EINVAL.
+ */
+GM_EXPORT int gm_region_foreach_coalesced(
+    gm_region *r, int (*fn)(uint64_t offset, uint64_t size, void *opaque),
+    void *opaque);
+
+/*
  * Getters. The name, kind, system, alias target, host memory, ops and
  * opaque never change and are read without the lock; the others are read
  * under the writer lock.
@@ -335,6 +369,7 @@ GM_EXPORT bool gm_region_enabled(gm_region *r);
 GM_EXPORT bool gm_region_readonly(gm_region *r);
 GM_EXPORT bool gm_region_nonvolatile(gm_region *r);
 GM_EXPORT bool gm_region_romd(gm_region *r);
+GM_EXPORT bool gm_region_flush_coalesced(gm_region *r);
 GM_EXPORT bool gm_region_terminates(const gm_region *r);
 GM_EXPORT uint8_t gm_region_dirty_log_mask(gm_region *r);
 /* The container, or NULL; the pointer is borrowed (no reference taken). */

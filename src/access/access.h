@@ -40,6 +40,8 @@ struct gm_space_access {
 struct gm_access_state {
     _Atomic(gm_dirty_fn) dirty_fn; /* read by the access path */
     void *_Atomic dirty_opaque;
+    _Atomic(gm_flush_fn) flush_fn; /* drains coalesced MMIO */
+    void *_Atomic flush_opaque;
     /* Every space's part, to restale all caches when the hook changes. */
     pthread_mutex_t spaces_lock;
     struct gm_space_access *spaces;
@@ -214,11 +216,23 @@ static inline uint64_t gm__bswap_size(uint64_t v, unsigned size)
     }
 }
 
+/* Drain coalesced MMIO writes (the system's flush function, if any). */
+void gm__coalesced_flush(gm_system *sys);
+
+/* Before a device access: its pending coalesced writes first. */
+static inline void gm__flush_before(gm_region *mr)
+{
+    if (atomic_load_explicit(&mr->flush_coalesced, memory_order_relaxed)) {
+        gm__coalesced_flush(mr->sys);
+    }
+}
+
 static inline enum gm_result gm__call_read(gm_region *mr, uint64_t off, uint64_t *v,
                                 unsigned size, struct gm_mem_attrs attrs)
 {
     const struct gm_region_ops *o = mr->ops;
 
+    gm__flush_before(mr);
     if (o->read_with_attrs) {
         return o->read_with_attrs(mr->opaque, off, v, size, attrs);
     }
@@ -231,6 +245,7 @@ static inline enum gm_result gm__call_write(gm_region *mr, uint64_t off, uint64_
 {
     const struct gm_region_ops *o = mr->ops;
 
+    gm__flush_before(mr);
     if (o->write_with_attrs) {
         return o->write_with_attrs(mr->opaque, off, v, size, attrs);
     }

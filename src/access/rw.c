@@ -29,6 +29,8 @@ int gm__access_init(gm_system *sys)
     }
     atomic_init(&st->dirty_fn, NULL);
     atomic_init(&st->dirty_opaque, NULL);
+    atomic_init(&st->flush_fn, NULL);
+    atomic_init(&st->flush_opaque, NULL);
     if (pthread_mutex_init(&st->spaces_lock, NULL)) {
         free(st);
         return -ENOMEM;
@@ -325,6 +327,27 @@ enum gm_unassigned gm_space_unassigned(const gm_space *as)
 {
     return as && gm__unassigned_fill(as) ? GM_UNASSIGNED_ONES
                                           : GM_UNASSIGNED_ZERO;
+}
+
+void gm__coalesced_flush(gm_system *sys)
+{
+    struct gm_access_state *st = sys->access;
+    gm_flush_fn fn = atomic_load_explicit(&st->flush_fn, memory_order_acquire);
+
+    if (fn) {
+        fn(atomic_load_explicit(&st->flush_opaque, memory_order_relaxed));
+    }
+}
+
+void gm_system_set_coalesced_flush(gm_system *sys, gm_flush_fn fn,
+                                   void *opaque)
+{
+    if (sys) {
+        atomic_store_explicit(&sys->access->flush_opaque, opaque,
+                              memory_order_relaxed);
+        atomic_store_explicit(&sys->access->flush_fn, fn,
+                              memory_order_release);
+    }
 }
 
 void gm_system_set_dirty_hook(gm_system *sys, gm_dirty_fn fn, void *opaque)

@@ -27,4 +27,35 @@ void gm__end_nothing(gm_system *sys);
  */
 void gm__release(gm_system *sys);
 
+/*
+ * How to take a change back if the update it is part of fails, and what
+ * to do once it stands.
+ */
+struct gm_undo {
+    void (*undo)(struct gm_undo *u);
+    void (*done)(struct gm_undo *u); /* may be NULL */
+    gm_region *r;
+    /* The values before the change. */
+    gm_region *container;
+    uint64_t addr, seq, u64;
+    gm_u128 size;
+    int priority;
+    bool overlap, flag;
+    uint8_t mask;
+    struct gm_evfd_pub *pub;
+    struct gm_coal *coal;
+    struct gm_ioeventfd evfd;
+    size_t pos;
+};
+
+/* Close a change's transaction (see api/region.c): undo it if it fails. */
+int gm__end_change(gm_system *sys, gm_error *err, struct gm_undo *u);
+/* A property setter: begin (after the NULL check), refuse or skip
+ * (ret < 0, ret > 0: no change), apply between two marks. */
+int gm__setter_begin(gm_region *r, gm_error *err);
+int gm__setter_refuse(gm_region *r, int ret);
+int gm__setter_apply(gm_region *r, gm_error *err, struct gm_undo *u,
+                     void (*apply)(gm_region *r, const struct gm_undo *v),
+                     const struct gm_undo *v);
+
 #endif

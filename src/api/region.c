@@ -17,28 +17,8 @@
 
 static const gm_u128 SPACE_END = GM_SIZE_2_64;
 
-/*
- * How to take a change back if the update it is part of fails, and what
- * to do once it stands.
- */
-struct undo {
-    void (*undo)(struct undo *u);
-    void (*done)(struct undo *u); /* may be NULL */
-    gm_region *r;
-    /* The values before the change. */
-    gm_region *container;
-    uint64_t addr, seq, u64;
-    gm_u128 size;
-    int priority;
-    bool overlap, flag;
-    uint8_t mask;
-    struct gm_evfd_pub *pub;
-    struct gm_ioeventfd evfd;
-    size_t pos;
-};
-
 /* Close a change's transaction; see the top of the file. */
-static int end_change(gm_system *sys, gm_error *err, struct undo *u)
+int gm__end_change(gm_system *sys, gm_error *err, struct gm_undo *u)
 {
     int ret = 0;
 
@@ -54,11 +34,38 @@ static int end_change(gm_system *sys, gm_error *err, struct undo *u)
     return ret;
 }
 
+/* Open the setter's transaction after the NULL check. */
+int gm__setter_begin(gm_region *r, gm_error *err)
+{
+    if (!r) {
+        return gm__error_set(err, -EINVAL, "NULL region");
+    }
+    return gm__begin(r->sys, err);
+}
+
+/* Refuse (ret < 0) or skip (ret > 0) without a change. */
+int gm__setter_refuse(gm_region *r, int ret)
+{
+    gm__end_nothing(r->sys);
+    return ret > 0 ? 0 : ret;
+}
+
+int gm__setter_apply(gm_region *r, gm_error *err, struct gm_undo *u,
+                        void (*apply)(gm_region *r, const struct gm_undo *v),
+                        const struct gm_undo *v)
+{
+    u->r = r;
+    gm__mark_region(r);
+    apply(r, v);
+    gm__mark_region(r);
+    return gm__end_change(r->sys, err, u);
+}
+
 /*
  * Subregions.
  */
 
-static void undo_add(struct undo *u)
+static void undo_add(struct gm_undo *u)
 {
     gm_region *r = u->r;
 
@@ -74,7 +81,7 @@ static void undo_add(struct undo *u)
 static int add_common(gm_region *parent, uint64_t offset, gm_region *child,
                       bool overlap, int priority, gm_error *err)
 {
-    struct undo u = {.undo = undo_add, .r = child};
+    struct gm_undo u = {.undo = undo_add, .r = child};
     bool loop = false;
     gm_system *sys;
     int ret;
@@ -130,7 +137,7 @@ static int add_common(gm_region *parent, uint64_t offset, gm_region *child,
     gm__mark_region(child);
     gm__tree_link(parent, child, offset, overlap, priority);
     gm__mark_region(child);
-    return end_change(sys, err, &u);
+    return gm__end_change(sys, err, &u);
 }
 
 int gm_region_add_subregion(gm_region *parent, uint64_t offset,
@@ -146,7 +153,7 @@ int gm_region_add_subregion_overlap(gm_region *parent, uint64_t offset,
     return add_common(parent, offset, child, true, priority, err);
 }
 
-static void undo_del(struct undo *u)
+static void undo_del(struct gm_undo *u)
 {
     gm_region *r = u->r;
 
@@ -155,7 +162,7 @@ static void undo_del(struct undo *u)
     gm__tree_reindex(r);
 }
 
-static void done_del(struct undo *u)
+static void done_del(struct gm_undo *u)
 {
     gm_region_unref(u->r); /* the container's reference */
 }
@@ -163,7 +170,7 @@ static void done_del(struct undo *u)
 int gm_region_del_subregion(gm_region *parent, gm_region *child,
                             gm_error *err)
 {
-    struct undo u = {.undo = undo_del, .done = done_del, .r = child};
+    struct gm_undo u = {.undo = undo_del, .done = done_del, .r = child};
     gm_system *sys;
     int ret;
 
@@ -189,7 +196,7 @@ int gm_region_del_subregion(gm_region *parent, gm_region *child,
     u.priority = child->priority;
     gm__mark_region(child);
     gm__tree_unlink(child);
-    return end_change(sys, err, &u);
+    return gm__end_change(sys, err, &u);
 }
 
 /*
@@ -197,40 +204,13 @@ int gm_region_del_subregion(gm_region *parent, gm_region *child,
  * changes, saves the old value, and applies the new one between two marks.
  */
 
-/* Open the setter's transaction after the NULL check. */
-static int setter_begin(gm_region *r, gm_error *err)
-{
-    if (!r) {
-        return gm__error_set(err, -EINVAL, "NULL region");
-    }
-    return gm__begin(r->sys, err);
-}
-
-/* Refuse (ret < 0) or skip (ret > 0) without a change. */
-static int setter_refuse(gm_region *r, int ret)
-{
-    gm__end_nothing(r->sys);
-    return ret > 0 ? 0 : ret;
-}
-
-static int setter_apply(gm_region *r, gm_error *err, struct undo *u,
-                        void (*apply)(gm_region *r, const struct undo *v),
-                        const struct undo *v)
-{
-    u->r = r;
-    gm__mark_region(r);
-    apply(r, v);
-    gm__mark_region(r);
-    return end_change(r->sys, err, u);
-}
-
-static void apply_addr(gm_region *r, const struct undo *v)
+static void apply_addr(gm_region *r, const struct gm_undo *v)
 {
     r->addr = v->addr;
     gm__tree_readd(r);
 }
 
-static void undo_addr(struct undo *u)
+static void undo_addr(struct gm_undo *u)
 {
     u->r->addr = u->addr;
     u->r->seq = u->seq;
@@ -239,34 +219,34 @@ static void undo_addr(struct undo *u)
 
 int gm_region_set_address(gm_region *r, uint64_t addr, gm_error *err)
 {
-    struct undo u = {.undo = undo_addr}, v = {.addr = addr};
-    int ret = setter_begin(r, err);
+    struct gm_undo u = {.undo = undo_addr}, v = {.addr = addr};
+    int ret = gm__setter_begin(r, err);
 
     if (ret) {
         return ret;
     }
     if (r->container && (gm_u128)addr + r->size > SPACE_END) {
-        return setter_refuse(r, gm__error_set(err, -ERANGE,
+        return gm__setter_refuse(r, gm__error_set(err, -ERANGE,
                                               "'%s' at 0x%llx would end past "
                                               "2^64",
                                               r->name,
                                               (unsigned long long)addr));
     }
     if (r->addr == addr) {
-        return setter_refuse(r, 1);
+        return gm__setter_refuse(r, 1);
     }
     u.addr = r->addr;
     u.seq = r->seq;
-    return setter_apply(r, err, &u, apply_addr, &v);
+    return gm__setter_apply(r, err, &u, apply_addr, &v);
 }
 
-static void apply_priority(gm_region *r, const struct undo *v)
+static void apply_priority(gm_region *r, const struct gm_undo *v)
 {
     r->priority = v->priority;
     gm__tree_readd(r);
 }
 
-static void undo_priority(struct undo *u)
+static void undo_priority(struct gm_undo *u)
 {
     u->r->priority = u->priority;
     u->r->seq = u->seq;
@@ -275,102 +255,102 @@ static void undo_priority(struct undo *u)
 
 int gm_region_set_priority(gm_region *r, int priority, gm_error *err)
 {
-    struct undo u = {.undo = undo_priority}, v = {.priority = priority};
-    int ret = setter_begin(r, err);
+    struct gm_undo u = {.undo = undo_priority}, v = {.priority = priority};
+    int ret = gm__setter_begin(r, err);
 
     if (ret) {
         return ret;
     }
     if (r->priority == priority) {
-        return setter_refuse(r, 1);
+        return gm__setter_refuse(r, 1);
     }
     u.priority = r->priority;
     u.seq = r->seq;
-    return setter_apply(r, err, &u, apply_priority, &v);
+    return gm__setter_apply(r, err, &u, apply_priority, &v);
 }
 
-static void apply_enabled(gm_region *r, const struct undo *v)
+static void apply_enabled(gm_region *r, const struct gm_undo *v)
 {
     gm__tree_set_enabled(r, v->flag);
 }
 
-static void undo_enabled(struct undo *u)
+static void undo_enabled(struct gm_undo *u)
 {
     gm__tree_set_enabled(u->r, u->flag);
 }
 
 int gm_region_set_enabled(gm_region *r, bool enabled, gm_error *err)
 {
-    struct undo u = {.undo = undo_enabled}, v = {.flag = enabled};
-    int ret = setter_begin(r, err);
+    struct gm_undo u = {.undo = undo_enabled}, v = {.flag = enabled};
+    int ret = gm__setter_begin(r, err);
 
     if (ret) {
         return ret;
     }
     if (r->enabled == enabled) {
-        return setter_refuse(r, 1);
+        return gm__setter_refuse(r, 1);
     }
     u.flag = r->enabled;
-    return setter_apply(r, err, &u, apply_enabled, &v);
+    return gm__setter_apply(r, err, &u, apply_enabled, &v);
 }
 
-static void apply_readonly(gm_region *r, const struct undo *v)
+static void apply_readonly(gm_region *r, const struct gm_undo *v)
 {
     r->readonly = v->flag;
 }
 
-static void undo_readonly(struct undo *u)
+static void undo_readonly(struct gm_undo *u)
 {
     u->r->readonly = u->flag;
 }
 
 int gm_region_set_readonly(gm_region *r, bool readonly, gm_error *err)
 {
-    struct undo u = {.undo = undo_readonly}, v = {.flag = readonly};
-    int ret = setter_begin(r, err);
+    struct gm_undo u = {.undo = undo_readonly}, v = {.flag = readonly};
+    int ret = gm__setter_begin(r, err);
 
     if (ret) {
         return ret;
     }
     if (r->readonly == readonly) {
-        return setter_refuse(r, 1);
+        return gm__setter_refuse(r, 1);
     }
     u.flag = r->readonly;
-    return setter_apply(r, err, &u, apply_readonly, &v);
+    return gm__setter_apply(r, err, &u, apply_readonly, &v);
 }
 
-static void apply_nonvolatile(gm_region *r, const struct undo *v)
+static void apply_nonvolatile(gm_region *r, const struct gm_undo *v)
 {
     r->nonvolatile = v->flag;
 }
 
-static void undo_nonvolatile(struct undo *u)
+static void undo_nonvolatile(struct gm_undo *u)
 {
     u->r->nonvolatile = u->flag;
 }
 
 int gm_region_set_nonvolatile(gm_region *r, bool nonvolatile, gm_error *err)
 {
-    struct undo u = {.undo = undo_nonvolatile}, v = {.flag = nonvolatile};
-    int ret = setter_begin(r, err);
+    struct gm_undo u = {.undo = undo_nonvolatile}, v = {.flag = nonvolatile};
+    int ret = gm__setter_begin(r, err);
 
     if (ret) {
         return ret;
     }
     if (r->nonvolatile == nonvolatile) {
-        return setter_refuse(r, 1);
+        return gm__setter_refuse(r, 1);
     }
     u.flag = r->nonvolatile;
-    return setter_apply(r, err, &u, apply_nonvolatile, &v);
+    return gm__setter_apply(r, err, &u, apply_nonvolatile, &v);
 }
 
-static void apply_size(gm_region *r, const struct undo *v)
+static void apply_size(gm_region *r, const struct gm_undo *v)
 {
     r->size = v->size;
     gm__tree_reindex(r);
 }
 
-static void undo_size(struct undo *u)
+static void undo_size(struct gm_undo *u)
 {
     u->r->size = u->size;
     gm__tree_reindex(u->r);
@@ -378,9 +358,9 @@ static void undo_size(struct undo *u)
 
 int gm_region_set_size(gm_region *r, gm_u128 size, gm_error *err)
 {
-    struct undo u = {.undo = undo_size}, v = {.size = size};
+    struct gm_undo u = {.undo = undo_size}, v = {.size = size};
     char b[40];
-    int ret = setter_begin(r, err);
+    int ret = gm__setter_begin(r, err);
 
     if (ret) {
         return ret;
@@ -409,20 +389,20 @@ int gm_region_set_size(gm_region *r, gm_u128 size, gm_error *err)
         ret = 1;
     }
     if (ret) {
-        return setter_refuse(r, ret);
+        return gm__setter_refuse(r, ret);
     }
     u.size = r->size;
-    return setter_apply(r, err, &u, apply_size, &v);
+    return gm__setter_apply(r, err, &u, apply_size, &v);
 }
 
-static void apply_resize(gm_region *r, const struct undo *v)
+static void apply_resize(gm_region *r, const struct gm_undo *v)
 {
     r->block->used_length = v->u64;
     r->size = v->u64;
     gm__tree_reindex(r);
 }
 
-static void undo_resize(struct undo *u)
+static void undo_resize(struct gm_undo *u)
 {
     u->r->block->used_length = u->u64;
     u->r->size = u->size;
@@ -430,7 +410,7 @@ static void undo_resize(struct undo *u)
 }
 
 /* The resize stands: tidy the memory and the bits, tell the owner. */
-static void done_resize(struct undo *u)
+static void done_resize(struct gm_undo *u)
 {
     gm_region *r = u->r;
     struct gm_ram_block *b = r->block;
@@ -455,9 +435,9 @@ static void done_resize(struct undo *u)
 
 int gm_region_ram_resize(gm_region *r, uint64_t used_length, gm_error *err)
 {
-    struct undo u = {.undo = undo_resize, .done = done_resize};
-    struct undo v = {.u64 = used_length};
-    int ret = setter_begin(r, err);
+    struct gm_undo u = {.undo = undo_resize, .done = done_resize};
+    struct gm_undo v = {.u64 = used_length};
+    int ret = gm__setter_begin(r, err);
     struct gm_ram_block *b;
 
     if (ret) {
@@ -465,13 +445,13 @@ int gm_region_ram_resize(gm_region *r, uint64_t used_length, gm_error *err)
     }
     b = r->block;
     if (!b || !(b->flags & GM_RAM_RESIZEABLE)) {
-        return setter_refuse(r, gm__error_set(err, -EINVAL,
+        return gm__setter_refuse(r, gm__error_set(err, -EINVAL,
                                               "'%s' is not resizeable RAM",
                                               r->name));
     }
     if (!used_length || used_length > b->max_length ||
         (r->container && (gm_u128)r->addr + used_length > SPACE_END)) {
-        return setter_refuse(r, gm__error_set(
+        return gm__setter_refuse(r, gm__error_set(
                                     err, -EINVAL,
                                     "'%s': %llu bytes is not within 1 .. "
                                     "its max_length %llu",
@@ -479,27 +459,27 @@ int gm_region_ram_resize(gm_region *r, uint64_t used_length, gm_error *err)
                                     (unsigned long long)b->max_length));
     }
     if (used_length == b->used_length) {
-        return setter_refuse(r, 1);
+        return gm__setter_refuse(r, 1);
     }
     u.u64 = b->used_length;
     u.size = r->size;
-    return setter_apply(r, err, &u, apply_resize, &v);
+    return gm__setter_apply(r, err, &u, apply_resize, &v);
 }
 
-static void apply_alias_offset(gm_region *r, const struct undo *v)
+static void apply_alias_offset(gm_region *r, const struct gm_undo *v)
 {
     r->alias_offset = v->u64;
 }
 
-static void undo_alias_offset(struct undo *u)
+static void undo_alias_offset(struct gm_undo *u)
 {
     u->r->alias_offset = u->u64;
 }
 
 int gm_region_set_alias_offset(gm_region *r, uint64_t offset, gm_error *err)
 {
-    struct undo u = {.undo = undo_alias_offset}, v = {.u64 = offset};
-    int ret = setter_begin(r, err);
+    struct gm_undo u = {.undo = undo_alias_offset}, v = {.u64 = offset};
+    int ret = gm__setter_begin(r, err);
 
     if (ret) {
         return ret;
@@ -513,26 +493,26 @@ int gm_region_set_alias_offset(gm_region *r, uint64_t offset, gm_error *err)
         ret = 1;
     }
     if (ret) {
-        return setter_refuse(r, ret);
+        return gm__setter_refuse(r, ret);
     }
     u.u64 = r->alias_offset;
-    return setter_apply(r, err, &u, apply_alias_offset, &v);
+    return gm__setter_apply(r, err, &u, apply_alias_offset, &v);
 }
 
-static void apply_romd(gm_region *r, const struct undo *v)
+static void apply_romd(gm_region *r, const struct gm_undo *v)
 {
     r->romd_mode = v->flag;
 }
 
-static void undo_romd(struct undo *u)
+static void undo_romd(struct gm_undo *u)
 {
     u->r->romd_mode = u->flag;
 }
 
 int gm_region_set_romd(gm_region *r, bool romd, gm_error *err)
 {
-    struct undo u = {.undo = undo_romd}, v = {.flag = romd};
-    int ret = setter_begin(r, err);
+    struct gm_undo u = {.undo = undo_romd}, v = {.flag = romd};
+    int ret = gm__setter_begin(r, err);
 
     if (ret) {
         return ret;
@@ -544,18 +524,18 @@ int gm_region_set_romd(gm_region *r, bool romd, gm_error *err)
         ret = 1;
     }
     if (ret) {
-        return setter_refuse(r, ret);
+        return gm__setter_refuse(r, ret);
     }
     u.flag = r->romd_mode;
-    return setter_apply(r, err, &u, apply_romd, &v);
+    return gm__setter_apply(r, err, &u, apply_romd, &v);
 }
 
-static void apply_log(gm_region *r, const struct undo *v)
+static void apply_log(gm_region *r, const struct gm_undo *v)
 {
     r->dirty_log_mask = v->mask;
 }
 
-static void undo_log(struct undo *u)
+static void undo_log(struct gm_undo *u)
 {
     u->r->dirty_log_mask = u->mask;
 }
@@ -563,156 +543,29 @@ static void undo_log(struct undo *u)
 int gm_region_set_log(gm_region *r, bool log, enum gm_dirty_client client,
                       gm_error *err)
 {
-    struct undo u = {.undo = undo_log}, v = {0};
-    int ret = setter_begin(r, err);
+    struct gm_undo u = {.undo = undo_log}, v = {0};
+    int ret = gm__setter_begin(r, err);
     uint8_t bit;
 
     if (ret) {
         return ret;
     }
     if ((unsigned)client >= GM_DIRTY_NR) {
-        return setter_refuse(r, gm__error_set(err, -EINVAL,
+        return gm__setter_refuse(r, gm__error_set(err, -EINVAL,
                                               "bad dirty-log client %d",
                                               (int)client));
     }
     if (!gm__region_is_ram(r)) {
-        return setter_refuse(r, gm__error_set(err, -EINVAL,
+        return gm__setter_refuse(r, gm__error_set(err, -EINVAL,
                                               "'%s' has no RAM to log",
                                               r->name));
     }
     bit = (uint8_t)(1u << client);
     if (!!(r->dirty_log_mask & bit) == log) {
-        return setter_refuse(r, 1);
+        return gm__setter_refuse(r, 1);
     }
     u.mask = r->dirty_log_mask;
     v.mask = log ? (uint8_t)(r->dirty_log_mask | bit)
                  : (uint8_t)(r->dirty_log_mask & ~bit);
-    return setter_apply(r, err, &u, apply_log, &v);
-}
-
-/*
- * ioeventfds. The list changes, then the readers' snapshot is replaced;
- * the old snapshot is retired only once the change stands.
- */
-
-static void evfd_remove_at(gm_region *r, size_t i)
-{
-    memmove(&r->evfds.v[i], &r->evfds.v[i + 1],
-            (r->evfds.n - i - 1) * sizeof(r->evfds.v[0]));
-    r->evfds.n--;
-    r->sys->tree->nr_evfds--;
-}
-
-static void evfd_insert_at(gm_region *r, size_t i,
-                           const struct gm_ioeventfd *e)
-{
-    /* Capacity is reserved by the caller. */
-    memmove(&r->evfds.v[i + 1], &r->evfds.v[i],
-            (r->evfds.n - i) * sizeof(r->evfds.v[0]));
-    r->evfds.v[i] = *e;
-    r->evfds.n++;
-    r->sys->tree->nr_evfds++;
-}
-
-static void undo_evfd_add(struct undo *u)
-{
-    evfd_remove_at(u->r, u->pos);
-    gm__evfd_retire(gm__evfd_swap(u->r, u->pub));
-}
-
-static void undo_evfd_del(struct undo *u)
-{
-    evfd_insert_at(u->r, u->pos, &u->evfd);
-    gm__evfd_retire(gm__evfd_swap(u->r, u->pub));
-}
-
-static void done_evfd(struct undo *u)
-{
-    gm__evfd_retire(u->pub);
-}
-
-static int eventfd_common(gm_region *r, uint64_t addr, unsigned size,
-                          bool match_data, uint64_t data, int fd, bool add,
-                          gm_error *err)
-{
-    struct gm_ioeventfd e = {addr, size, match_data, match_data ? data : 0,
-                             fd};
-    struct undo u = {.undo = add ? undo_evfd_add : undo_evfd_del,
-                     .done = done_evfd, .r = r, .evfd = e};
-    struct gm_evfd_pub *pub;
-    gm_system *sys;
-    bool found;
-    int ret;
-
-    if (!r) {
-        return gm__error_set(err, -EINVAL, "NULL region");
-    }
-    if (size != 0 && size != 1 && size != 2 && size != 4 && size != 8) {
-        return gm__error_set(err, -EINVAL,
-                             "ioeventfd size %u: must be 0, 1, 2, 4 or 8",
-                             size);
-    }
-    if (size == 0 && match_data) {
-        return gm__error_set(err, -EINVAL,
-                             "ioeventfd of any size cannot match data");
-    }
-    if (fd < 0) {
-        return gm__error_set(err, -EBADF, "ioeventfd: bad fd %d", fd);
-    }
-    if (add && (gm_u128)addr + (size ? size : 1) > r->size) {
-        return gm__error_set(err, -ERANGE,
-                             "ioeventfd at 0x%llx+%u is outside '%s'",
-                             (unsigned long long)addr, size, r->name);
-    }
-    sys = r->sys;
-    ret = gm__begin(sys, err);
-    if (ret) {
-        return ret;
-    }
-    u.pos = gm__evfd_find(r, &e, &found);
-    if (add && found) {
-        ret = gm__error_set(err, -EEXIST,
-                            "ioeventfd at 0x%llx already on '%s'",
-                            (unsigned long long)addr, r->name);
-    } else if (!add && !found) {
-        ret = gm__error_set(err, -ENOENT, "no such ioeventfd on '%s'",
-                            r->name);
-    } else if (add && gm__vec_reserve(&r->evfds, r->evfds.n + 1)) {
-        ret = gm__error_set(err, -ENOMEM, "cannot add ioeventfd");
-    }
-    if (ret) {
-        gm__end_nothing(sys);
-        return ret;
-    }
-    if (add) {
-        evfd_insert_at(r, u.pos, &e);
-    } else {
-        evfd_remove_at(r, u.pos);
-    }
-    if (gm__evfd_snapshot(r, &pub)) {
-        if (add) {
-            evfd_remove_at(r, u.pos);
-        } else {
-            evfd_insert_at(r, u.pos, &e);
-        }
-        gm__end_nothing(sys);
-        return gm__error_set(err, -ENOMEM, "cannot publish ioeventfds");
-    }
-    u.pub = gm__evfd_swap(r, pub);
-    gm__mark_region_evfd(r);
-    return end_change(sys, err, &u);
-}
-
-int gm_region_add_eventfd(gm_region *r, uint64_t addr, unsigned size,
-                          bool match_data, uint64_t data, int fd,
-                          gm_error *err)
-{
-    return eventfd_common(r, addr, size, match_data, data, fd, true, err);
-}
-
-int gm_region_del_eventfd(gm_region *r, uint64_t addr, unsigned size,
-                          bool match_data, uint64_t data, int fd,
-                          gm_error *err)
-{
-    return eventfd_common(r, addr, size, match_data, data, fd, false, err);
+    return gm__setter_apply(r, err, &u, apply_log, &v);
 }

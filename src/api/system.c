@@ -112,6 +112,7 @@ int gm__begin(gm_system *sys, gm_error *err)
     if (sys->base.depth++ == 0) {
         sys->base.owner = pthread_self();
     }
+    gm__coalesced_flush(sys); /* a change sees batched writes done */
     return 0;
 }
 

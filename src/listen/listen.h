@@ -45,6 +45,7 @@ enum gm_ev_kind {
     GM_EV_NOP,
     GM_EV_LOG_START,
     GM_EV_LOG_STOP,
+    GM_EV_COALESCE, /* the region's coalesced ranges changed: old ones go */
 };
 
 int gm__listen_init(gm_system *sys);
@@ -66,10 +67,14 @@ bool gm__listen_any_for(gm_system *sys, const gm_space *as);
 int gm__listeners_prepare(gm_system *sys, gm_space *const *told, size_t n);
 void gm__listeners_begin(gm_system *sys);
 void gm__listeners_commit(gm_system *sys);
-/* Delivery to every listener that hears as, in its order. */
+/*
+ * Delivery to every listener that hears as, in its order. coal: a DEL's
+ * range's coalesced ranges (told as coalesced_io_del first), a COALESCE's
+ * old ones; an ADD or COALESCE tells the region's current ones after.
+ */
 void gm__listeners_region(gm_system *sys, gm_space *as, enum gm_ev_kind k,
                           const struct gm_section *s, unsigned old_mask,
-                          unsigned new_mask);
+                          unsigned new_mask, const struct gm_coal *coal);
 void gm__listeners_eventfd(gm_system *sys, gm_space *as, bool add,
                            const struct gm_ioeventfd *e);
 void gm__listeners_global_log(gm_system *sys, bool on);

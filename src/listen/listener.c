@@ -251,21 +251,57 @@ static void call_one(gm_listener *l, enum gm_ev_kind k,
             o->log_stop(l->opaque, s, old_mask, new_mask);
         }
         break;
+    case GM_EV_COALESCE:
+        break;
+    }
+}
+
+/*
+ * Tell l of the coalesced ranges of c that s shows, each clipped to s, as
+ * additions or deletions: a range is deleted with exactly the pieces it
+ * was added with.
+ */
+static void call_coal(gm_listener *l, const struct gm_section *s,
+                      const struct gm_coal *c, bool add)
+{
+    void (*fn)(void *, const struct gm_section *, uint64_t, uint64_t) =
+        add ? l->ops->coalesced_io_add : l->ops->coalesced_io_del;
+    gm_u128 lo = s->offset_in_region, hi = lo + s->size;
+
+    for (size_t i = 0; fn && c && i < c->n; i++) {
+        gm_u128 zlo = c->z[i].offset, zhi = zlo + c->z[i].size;
+        gm_u128 a = zlo > lo ? zlo : lo, b = zhi < hi ? zhi : hi;
+
+        if (a < b) {
+            fn(l->opaque, s, s->addr + (uint64_t)(a - lo), (uint64_t)(b - a));
+        }
     }
 }
 
 void gm__listeners_region(gm_system *sys, gm_space *as, enum gm_ev_kind k,
                           const struct gm_section *s, unsigned old_mask,
-                          unsigned new_mask)
+                          unsigned new_mask, const struct gm_coal *coal)
 {
     struct gm_section sec = *s;
     struct hearers h;
     gm_listener *l;
 
     sec.space = as;
+    if (coal && (k == GM_EV_DEL || k == GM_EV_COALESCE)) {
+        hearers_start(&h, sys, as, true);
+        while ((l = hearers_next(&h))) {
+            call_coal(l, &sec, coal, false);
+        }
+    }
     hearers_start(&h, sys, as, k == GM_EV_DEL || k == GM_EV_LOG_STOP);
     while ((l = hearers_next(&h))) {
         call_one(l, k, &sec, old_mask, new_mask);
+    }
+    if ((k == GM_EV_ADD || k == GM_EV_COALESCE) && s->region->coal) {
+        hearers_start(&h, sys, as, false);
+        while ((l = hearers_next(&h))) {
+            call_coal(l, &sec, s->region->coal, true);
+        }
     }
 }
 
@@ -312,6 +348,7 @@ static int replay_cb(const struct gm_range *rg, void *opaque)
     gm__range_to_section(rg, c->as, &s);
     if (c->add) {
         call_one(c->l, GM_EV_ADD, &s, 0, 0);
+        call_coal(c->l, &s, rg->coal, true);
         if (rg->mask) {
             call_one(c->l, GM_EV_LOG_START, &s, 0, rg->mask);
         }
@@ -319,6 +356,7 @@ static int replay_cb(const struct gm_range *rg, void *opaque)
         if (rg->mask) {
             call_one(c->l, GM_EV_LOG_STOP, &s, rg->mask, 0);
         }
+        call_coal(c->l, &s, rg->coal, false);
         call_one(c->l, GM_EV_DEL, &s, 0, 0);
     }
     return 0;

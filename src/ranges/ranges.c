@@ -42,6 +42,7 @@ static void rec_free(gm_system *sys, void *p)
     struct gm_rrec *r = p;
 
     (void)sys;
+    gm__coal_unref(r->rg.coal);
     gm_region_unref(r->rg.mr);
     free(r);
 }
@@ -82,7 +83,8 @@ bool gm__range_can_merge(const struct gm_range *a, const struct gm_range *b)
            a->mr == b->mr &&
            a->offset + (a->last - a->start) + 1 == b->offset &&
            a->readonly == b->readonly && a->romd == b->romd &&
-           a->nonvolatile == b->nonvolatile && a->mask == b->mask;
+           a->nonvolatile == b->nonvolatile && a->mask == b->mask &&
+           a->coal == b->coal;
 }
 
 void gm__range_to_section(const struct gm_range *rg, gm_space *as,
@@ -167,6 +169,7 @@ static struct gm_fv_node *node_new(struct gm_txn *tx,
         }
     }
     gm_region_ref(rg->mr);
+    gm__coal_ref(rg->coal);
     if (gm__txn_track(tx, rec, tx->sys->ranges->kind_rec)) {
         rec_free(tx->sys, rec);
         return NULL;

@@ -23,6 +23,8 @@ struct gm_range {
     uint64_t offset;      /* offset of start in mr */
     bool readonly, romd, nonvolatile;
     uint8_t mask;         /* dirty-log mask */
+    struct gm_coal *coal; /* the region's coalesced ranges (records: a
+                             reference) */
     /* Filled in range records only (gm__rec_new), for the access path. */
     uint8_t acc;          /* GM_ACC_* */
     uint8_t *host;        /* host address of start, RAM-backed regions */

@@ -103,6 +103,41 @@ static gm_region *region_alloc(gm_system *sys, const char *name,
     return r;
 }
 
+struct gm_coal *gm__coal_append(const struct gm_coal *old, uint64_t offset,
+                                uint64_t size)
+{
+    size_t n = old ? old->n : 0;
+    struct gm_coal *c = malloc(sizeof(*c) + (n + 1) * sizeof(c->z[0]));
+
+    if (!c) {
+        return NULL;
+    }
+    atomic_init(&c->refcnt, 1);
+    c->n = n + 1;
+    if (n) {
+        memcpy(c->z, old->z, n * sizeof(c->z[0]));
+    }
+    c->z[n].offset = offset;
+    c->z[n].size = size;
+    return c;
+}
+
+struct gm_coal *gm__coal_ref(struct gm_coal *c)
+{
+    if (c) {
+        atomic_fetch_add_explicit(&c->refcnt, 1, memory_order_relaxed);
+    }
+    return c;
+}
+
+void gm__coal_unref(struct gm_coal *c)
+{
+    if (c && atomic_fetch_sub_explicit(&c->refcnt, 1,
+                                       memory_order_acq_rel) == 1) {
+        free(c);
+    }
+}
+
 static void region_free_raw(gm_region *r)
 {
     atomic_fetch_sub(&r->sys->tree->nr_regions, 1);
@@ -386,6 +421,7 @@ static void destroy_all(gm_region *dead)
         gm__vec_free(&r->watches);
         r->sys->tree->nr_evfds -= r->evfds.n;
         gm__vec_free(&r->evfds);
+        gm__coal_unref(r->coal);
         /* The region is unreachable: no reader can hold its snapshot. */
         free(atomic_load_explicit(&r->evpub, memory_order_relaxed));
         region_free_raw(r);
@@ -513,6 +549,12 @@ bool gm_region_nonvolatile(gm_region *r)
 bool gm_region_romd(gm_region *r)
 {
     LOCKED_GET(r, bool, r->romd_mode, false);
+}
+
+bool gm_region_flush_coalesced(gm_region *r)
+{
+    return r && atomic_load_explicit(&r->flush_coalesced,
+                                     memory_order_relaxed);
 }
 
 bool gm_region_terminates(const gm_region *r)

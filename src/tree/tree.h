@@ -66,6 +66,20 @@ struct gm_watch {
     struct gm_watcher *owner;
 };
 
+/*
+ * A region's coalesced MMIO ranges (region offsets), in the order added:
+ * immutable once made, shared by reference with the range records of the
+ * views that were rendered while it was the region's, so that a range
+ * that leaves a view is told with exactly the ranges it was told with.
+ */
+struct gm_coal {
+    atomic_long refcnt;
+    size_t n;
+    struct gm_coal_zone {
+        uint64_t offset, size;
+    } z[];
+};
+
 struct gm_region {
     gm_system *sys;
     char *name;
@@ -106,6 +120,8 @@ struct gm_region {
     uint64_t ram_addr;          /* its offset in the ram_addr space */
 
     GM_VEC(struct gm_ioeventfd) evfds; /* sorted, region offsets */
+    struct gm_coal *coal;        /* coalesced MMIO ranges; NULL: none */
+    _Atomic bool flush_coalesced; /* flush the coalesced ring first */
     struct gm_evfd_pub *_Atomic evpub;  /* readers' copy (RCU) */
 
     struct gm_winsink *sink; /* a view is rendered from this region */
@@ -151,6 +167,14 @@ int gm__tree_init(gm_system *sys);
 void gm__tree_fini(gm_system *sys);
 /* Regions alive (any thread). */
 long gm__tree_nr_regions(gm_system *sys);
+/*
+ * Coalesced MMIO range lists: a copy of old (NULL: empty) with one more
+ * range (NULL on -ENOMEM); references (any thread).
+ */
+struct gm_coal *gm__coal_append(const struct gm_coal *old, uint64_t offset,
+                                uint64_t size);
+struct gm_coal *gm__coal_ref(struct gm_coal *c);
+void gm__coal_unref(struct gm_coal *c);
 /* A RAM-backed kind (RAM, ROM, ROM device, RAM device), memory or not. */
 bool gm__region_is_ram(const gm_region *r);
 

@@ -89,21 +89,27 @@ static int collect_old(const struct gm_fv_node *t, gm_u128 s, gm_u128 e,
     return c.err;
 }
 
+/* oldmask: LOG_*'s old mask; old: a COALESCE's old coalesced ranges. */
 static int ev_add(struct gm_events *ev, enum gm_ev_kind k,
-                  const struct gm_range *rg, uint8_t oldmask)
+                  const struct gm_range *rg, uint8_t oldmask,
+                  struct gm_coal *old)
 {
     struct gm_section s;
 
     gm__range_to_section(rg, NULL, &s);
     if (k == GM_EV_DEL) {
         ev->changed = true;
-        return gm__vec_push(&ev->dels, s);
+        return gm__vec_push(&ev->dels, s) ||
+                       gm__vec_push(&ev->del_coal, rg->coal)
+                   ? -ENOMEM
+                   : 0;
     }
     if (k != GM_EV_NOP) {
         ev->changed = true;
     }
     if (gm__vec_push(&ev->adds, s) || gm__vec_push(&ev->add_kind, k) ||
-        gm__vec_push(&ev->add_oldmask, oldmask)) {
+        gm__vec_push(&ev->add_oldmask, oldmask) ||
+        gm__vec_push(&ev->add_coal, old)) {
         return -ENOMEM;
     }
     return 0;
@@ -120,19 +126,22 @@ int gm__diff_ranges(struct gm_events *ev, const struct gm_range *o,
         if (i < no && (j == nn || o[i].start < n[j].start ||
                        (o[i].start == n[j].start &&
                         !gm__range_equal(&o[i], &n[j])))) {
-            ret = ev_add(ev, GM_EV_DEL, &o[i++], 0);
+            ret = ev_add(ev, GM_EV_DEL, &o[i++], 0, NULL);
         } else if (i < no && j < nn && gm__range_equal(&o[i], &n[j])) {
-            ret = ev_add(ev, GM_EV_NOP, &n[j], 0);
+            ret = ev_add(ev, GM_EV_NOP, &n[j], 0, NULL);
             if (!ret && (n[j].mask & ~o[i].mask)) {
-                ret = ev_add(ev, GM_EV_LOG_START, &n[j], o[i].mask);
+                ret = ev_add(ev, GM_EV_LOG_START, &n[j], o[i].mask, NULL);
             }
             if (!ret && (o[i].mask & ~n[j].mask)) {
-                ret = ev_add(ev, GM_EV_LOG_STOP, &n[j], o[i].mask);
+                ret = ev_add(ev, GM_EV_LOG_STOP, &n[j], o[i].mask, NULL);
+            }
+            if (!ret && o[i].coal != n[j].coal) {
+                ret = ev_add(ev, GM_EV_COALESCE, &n[j], 0, o[i].coal);
             }
             i++;
             j++;
         } else {
-            ret = ev_add(ev, GM_EV_ADD, &n[j++], 0);
+            ret = ev_add(ev, GM_EV_ADD, &n[j++], 0, NULL);
         }
     }
     return ret;

@@ -530,7 +530,8 @@ static void tell_dels(gm_system *sys, gm_space *as)
     const struct gm_events *ev = events_of(as);
 
     for (size_t i = 0; i < ev->dels.n; i++) {
-        gm__listeners_region(sys, as, GM_EV_DEL, &ev->dels.v[i], 0, 0);
+        gm__listeners_region(sys, as, GM_EV_DEL, &ev->dels.v[i], 0, 0,
+                             ev->del_coal.v[i]);
     }
 }
 
@@ -542,7 +543,8 @@ static void tell_adds(gm_system *sys, gm_space *as)
         const struct gm_section *s = &ev->adds.v[i];
 
         gm__listeners_region(sys, as, (enum gm_ev_kind)ev->add_kind.v[i], s,
-                             ev->add_oldmask.v[i], s->dirty_log_mask);
+                             ev->add_oldmask.v[i], s->dirty_log_mask,
+                             ev->add_coal.v[i]);
     }
 }
 
@@ -572,20 +574,16 @@ static void initially_dirty(gm_system *sys, const struct gm_vstate *vs)
         enum gm_ev_kind k = (enum gm_ev_kind)ev->add_kind.v[i];
         unsigned gained = s->dirty_log_mask;
         gm_region *mr = s->region;
-        uint64_t first, last;
 
         if (k == GM_EV_LOG_START) {
             gained &= ~(unsigned)ev->add_oldmask.v[i];
         } else if (k != GM_EV_ADD) {
             continue;
         }
-        if (!gained || !mr->block) {
-            continue;
+        if (gained && mr->block) {
+            gm__dirty_mark(sys, mr->ram_addr + s->offset_in_region,
+                           (uint64_t)s->size, gained);
         }
-        first = (mr->ram_addr + s->offset_in_region) >> GM_DIRTY_PAGE_BITS;
-        last = (mr->ram_addr + s->offset_in_region + (uint64_t)(s->size - 1)) >>
-               GM_DIRTY_PAGE_BITS;
-        gm__dirty_set(sys, first, last - first + 1, gained);
     }
 }
 

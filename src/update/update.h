@@ -22,6 +22,8 @@ struct gm_events {
     gm_secvec dels, adds;       /* adds: adds, nops, logs */
     GM_VEC(uint8_t) add_kind;   /* enum gm_ev_kind per adds entry */
     GM_VEC(uint8_t) add_oldmask;
+    /* The coalesced ranges a deleted range had / a COALESCE's old ones. */
+    GM_VEC(struct gm_coal *) del_coal, add_coal;
     gm_evfdvec ev_dels, ev_adds; /* ioeventfd keys that left / arrived */
     bool changed;                /* ranges changed */
     bool ev_changed;             /* the ioeventfd keys changed */

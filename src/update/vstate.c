@@ -73,6 +73,7 @@ struct gm_vstate *gm__vstate_get(gm_system *sys, gm_region *root)
 static void events_clear(struct gm_events *ev)
 {
     ev->dels.n = ev->adds.n = ev->add_kind.n = ev->add_oldmask.n = 0;
+    ev->del_coal.n = ev->add_coal.n = 0;
     ev->ev_dels.n = ev->ev_adds.n = 0;
     ev->changed = ev->ev_changed = false;
 }
@@ -83,6 +84,8 @@ void gm__events_free(struct gm_events *ev)
     gm__vec_free(&ev->adds);
     gm__vec_free(&ev->add_kind);
     gm__vec_free(&ev->add_oldmask);
+    gm__vec_free(&ev->del_coal);
+    gm__vec_free(&ev->add_coal);
     gm__vec_free(&ev->ev_dels);
     gm__vec_free(&ev->ev_adds);
 }

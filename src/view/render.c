@@ -462,6 +462,7 @@ int gm__render(gm_system *sys, gm_region *root, gm_u128 lo, gm_u128 hi,
             .romd = p->mr->romd_mode,
             .nonvolatile = p->nv,
             .mask = gm__region_log_mask(sys, p->mr),
+            .coal = p->mr->coal,
         };
 
         if (out->n && gm__range_can_merge(&out->v[out->n - 1], &rg)) {

@@ -984,6 +984,26 @@ static void ev_efd_del(void *o, const struct gm_section *s, bool match,
     ev_efd(o, "eventfd_del", s, match, data, fd);
 }
 
+static void ev_coal(struct rec *r, const char *what,
+                    const struct gm_section *s, uint64_t addr, uint64_t size)
+{
+    rec_put(r, "%s %s %" PRIx64 "-%" PRIx64 " %s\n", what,
+            s->space ? gm_space_name(s->space) : "(null)", addr,
+            addr + size - 1, gm_region_name(s->region));
+}
+
+static void ev_coal_add(void *o, const struct gm_section *s, uint64_t addr,
+                        uint64_t size)
+{
+    ev_coal(o, "coalesced_io_add", s, addr, size);
+}
+
+static void ev_coal_del(void *o, const struct gm_section *s, uint64_t addr,
+                        uint64_t size)
+{
+    ev_coal(o, "coalesced_io_del", s, addr, size);
+}
+
 static const struct gm_listener_ops rec_ops = {
     .begin = ev_begin,
     .commit = ev_commit,
@@ -997,6 +1017,8 @@ static const struct gm_listener_ops rec_ops = {
     .log_global_stop = ev_global_stop,
     .eventfd_add = ev_efd_add,
     .eventfd_del = ev_efd_del,
+    .coalesced_io_add = ev_coal_add,
+    .coalesced_io_del = ev_coal_del,
 };
 
 /* Region constructors: each region goes in the table. */
@@ -1373,6 +1395,12 @@ static int kid_cb(gm_region *child, void *opaque)
     return 0;
 }
 
+static int coal_cb(uint64_t off, uint64_t size, void *opaque)
+{
+    ds_add(opaque, " %" PRIx64 "+%" PRIx64, off, size);
+    return 0;
+}
+
 static void snap_tree(struct machine *m, struct dstr *d)
 {
     struct spaces s;
@@ -1396,6 +1424,8 @@ static void snap_tree(struct machine *m, struct dstr *d)
             ds_add(d, " alias=%s+%" PRIx64, gm_region_name(t),
                    gm_region_alias_offset(r));
         }
+        ds_add(d, " flush=%d coalesced:", gm_region_flush_coalesced(r));
+        gm_region_foreach_coalesced(r, coal_cb, d);
         ds_add(d, " kids:");
         gm_region_foreach_subregion(r, kid_cb, d);
         ds_add(d, "\n");
@@ -1992,6 +2022,23 @@ static int call_efd_add(struct machine *m, gm_error *err)
                                  err);
 }
 
+static int call_coal_add(struct machine *m, gm_error *err)
+{
+    return gm_region_add_coalescing(m->a0, 0x8, 0x10, err);
+}
+
+static void prep_dev_b_coal(struct machine *m)
+{
+    m->a0 = reg(m, "dev-b");
+    CHECK_EQ_INT(gm_region_add_coalescing(m->a0, 0x0, 0x4, NULL), 0);
+    CHECK_EQ_INT(gm_region_add_coalescing(m->a0, 0xc, 0x4, NULL), 0);
+}
+
+static int call_coal_clear(struct machine *m, gm_error *err)
+{
+    return gm_region_clear_coalescing(m->a0, err);
+}
+
 static void prep_dev_b(struct machine *m)
 {
     m->a0 = reg(m, "dev-b");
@@ -2086,6 +2133,10 @@ static const struct tcase cases[] = {
      NULL, false},
     {"set-log", "start migration logging of ram0", prep_ram0, call_set_log,
      NULL, false},
+    {"coalescing-add", "add a coalesced MMIO range to dev-a", prep_dev_a,
+     call_coal_add, NULL, false},
+    {"coalescing-clear", "clear dev-b's two coalesced MMIO ranges",
+     prep_dev_b_coal, call_coal_clear, NULL, false},
     {"set-romd", "leave romd mode of flash", prep_flash, call_romd, NULL,
      false},
     {"eventfd-del-one", "delete one of dev-b's two ioeventfds",

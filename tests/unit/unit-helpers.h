@@ -302,6 +302,28 @@ HELPER void rec_eventfd_del(void *o, const struct gm_section *s,
     rec_eventfd(o, "efd_del", s, match_data, data, fd);
 }
 
+/* Coalesced MMIO: "coal_add FIRST-LAST in REGION". */
+HELPER void rec_coal(struct rec *r, const char *what,
+                     const struct gm_section *s, uint64_t addr,
+                     uint64_t size)
+{
+    sb_add(r->log, "%s%s%s %" PRIx64 "-%" PRIx64 " in %s",
+           r->tag ? r->tag : "", r->tag ? ":" : "", what, addr,
+           addr + size - 1, gm_region_name(s->region));
+}
+
+HELPER void rec_coal_add(void *o, const struct gm_section *s, uint64_t addr,
+                         uint64_t size)
+{
+    rec_coal(o, "coal_add", s, addr, size);
+}
+
+HELPER void rec_coal_del(void *o, const struct gm_section *s, uint64_t addr,
+                         uint64_t size)
+{
+    rec_coal(o, "coal_del", s, addr, size);
+}
+
 static const struct gm_listener_ops rec_ops HELPER_ATTR = {
     .begin = rec_begin,
     .commit = rec_commit,
@@ -315,6 +337,8 @@ static const struct gm_listener_ops rec_ops HELPER_ATTR = {
     .log_global_stop = rec_global_stop,
     .eventfd_add = rec_eventfd_add,
     .eventfd_del = rec_eventfd_del,
+    .coalesced_io_add = rec_coal_add,
+    .coalesced_io_del = rec_coal_del,
 };
 
 /*
