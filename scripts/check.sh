@@ -119,11 +119,14 @@ run_config "sanitizers" "$BUILD_ASAN" 3 -Dbuildtype=debugoptimized \
     -Db_sanitize=address,undefined -Db_lundef=false
 
 # ThreadSanitizer: only the concurrency suite (readers against a committing
-# writer); building the rest under TSan would add minutes for nothing.
+# writer; dirty-bit writers against a snapshotting consumer); building the
+# rest under TSan would add minutes for nothing. A test added to the suite
+# must be named here too.
 echo "=== check: threads ($BUILD_TSAN) ==="
 if setup "$BUILD_TSAN" -Dbuildtype=debugoptimized -Db_sanitize=thread \
         -Db_lundef=false &&
-    ninja -C "$BUILD_TSAN" tests/unit/test-concurrency tests/unit/test-threads; then
+    ninja -C "$BUILD_TSAN" tests/unit/test-concurrency tests/unit/test-threads \
+        tests/ram/test-dirty-threads; then
     rm -f "$BUILD_TSAN/meson-logs/testlog.json"
     TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1} \
         meson test -C "$BUILD_TSAN" --no-rebuild --suite concurrency \
