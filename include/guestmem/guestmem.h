@@ -21,5 +21,6 @@
 #include "access.h"
 #include "ram.h"
 #include "dirty.h"
+#include "kvm.h"
 
 #endif
