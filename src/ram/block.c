@@ -129,11 +129,14 @@ static int make_memfd(struct gm_ram_block *b, size_t len, gm_error *err,
                       const char *name)
 {
     unsigned mfd = MFD_CLOEXEC;
+    char label[128];
 
     if (b->flags & GM_RAM_HUGEPAGE) {
         mfd |= MFD_HUGETLB;
     }
-    b->fd = memfd_create(name, mfd);
+    /* Only a label (/proc/PID/fd): the kernel refuses one over 249 bytes. */
+    snprintf(label, sizeof(label), "%.100s", name);
+    b->fd = memfd_create(label, mfd);
     if (b->fd < 0) {
         return gm__error_set(err, -errno, "RAM block '%s': memfd_create: %s",
                              name, strerror(errno));

@@ -265,6 +265,29 @@ static void test_memfd(void)
     CHECK(fcntl(fd, F_GETFD) == -1 && errno == EBADF);
 }
 
+/* A region name longer than memfd_create() takes is still a name. */
+static void test_memfd_long_name(void)
+{
+    gm_system *sys = gm_system_new(NULL);
+    struct gm_ram_opts o = {.backing = GM_RAM_MEMFD};
+    char name[400];
+    gm_error err = {0};
+    gm_region *r;
+
+    memset(name, 'n', sizeof(name) - 1);
+    name[sizeof(name) - 1] = '\0';
+    r = rh_new(sys, name, PG, &o, &err);
+    CHECK(r != NULL);
+    if (!r) {
+        fprintf(stderr, "    %d %s\n", err.code, err.msg);
+    } else {
+        CHECK_EQ_STR(gm_region_name(r), name);
+        CHECK(info_of(r).fd >= 0);
+    }
+    gm_region_unref(r);
+    CHECK_EQ_INT(gm_system_destroy(sys, NULL), 0);
+}
+
 static void file_case(bool shared)
 {
     struct machine m;
@@ -2403,6 +2426,7 @@ int main(void)
     RUN(test_anon_align);
     RUN(test_kinds);
     RUN(test_memfd);
+    RUN(test_memfd_long_name);
     RUN(test_file_shared);
     RUN(test_file_private);
     RUN(test_file_created);
