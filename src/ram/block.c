@@ -380,6 +380,12 @@ int gm__ram_block_new(gm_system *sys, gm_region *r, const char *name,
                                  "below its size", name);
         }
         b->max_length = opts->max_length ? opts->max_length : size;
+        if (b->backing == GM_RAM_PTR && b->max_length > size) {
+            /* The caller gave @size bytes: growing would go past them. */
+            free(b);
+            return gm__error_set(err, -EINVAL, "RAM block '%s': borrowed "
+                                 "memory cannot grow past its size", name);
+        }
         b->resized = opts->resized;
         b->resized_opaque = opts->resized_opaque;
     }

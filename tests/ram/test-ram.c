@@ -851,6 +851,7 @@ static void test_bad_args(void)
 {
     gm_system *sys = gm_system_new(NULL);
     char dir[64], path[96];
+    uint8_t host[2 * PG];
     struct gm_ram_opts o;
     gm_region *keep = rh_anon(sys, "keep", PG);
     struct rh_list before, after;
@@ -893,6 +894,15 @@ static void test_bad_args(void)
                              .flags = GM_RAM_RESIZEABLE,
                              .max_length = 4 * PG};
     refused(sys, "max-below", 8 * PG, &o, -EINVAL, "max_length");
+    /*
+     * A borrowed buffer is @size bytes: a block that could grow past it
+     * would reach memory that is not the caller's.
+     */
+    o = (struct gm_ram_opts){.backing = GM_RAM_PTR,
+                             .flags = GM_RAM_RESIZEABLE,
+                             .host = host,
+                             .max_length = 2 * PG};
+    refused(sys, "ptr-grow", PG, &o, -EINVAL, NULL);
     /* More than the ram_addr space holds. */
     o = (struct gm_ram_opts){.backing = GM_RAM_ANON,
                              .flags = GM_RAM_RESIZEABLE | GM_RAM_NORESERVE,
