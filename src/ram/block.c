@@ -449,6 +449,9 @@ void gm__ram_block_free(gm_system *sys, struct gm_ram_block *b)
     }
     gm__ram_space_free(sys, b->offset, b->reserved, b->spare);
     st->nr_blocks--;
+    if (b->resized_due) {
+        st->nr_resized_due--;
+    }
     memory_free(b);
     free(b);
 }
@@ -504,6 +507,47 @@ int gm__ram_foreach(gm_system *sys,
 
     gm__itree_query(sys->ram->by_addr, 0, GM_RAM_SPACE, foreach_cb, &c);
     return c.ret;
+}
+
+void gm__ram_resized(gm_system *sys, struct gm_ram_block *b)
+{
+    if (!b->resized) {
+        return;
+    }
+    if (sys->base.depth) {
+        /* In a transaction: the listeners hear of it at its end. */
+        if (!b->resized_due) {
+            b->resized_due = true;
+            sys->ram->nr_resized_due++;
+        }
+        return;
+    }
+    b->resized(b->resized_opaque, b->region, b->used_length);
+}
+
+static int first_due(struct gm_ram_block *b, void *opaque)
+{
+    if (b->resized_due) {
+        *(struct gm_ram_block **)opaque = b;
+        return 1;
+    }
+    return 0;
+}
+
+void gm__ram_resized_flush(gm_system *sys)
+{
+    /* One at a time: a callback may change the blocks. */
+    while (sys->ram->nr_resized_due && !sys->base.depth) {
+        struct gm_ram_block *b = NULL;
+
+        gm__ram_foreach(sys, first_due, &b);
+        if (!b) {
+            break;
+        }
+        b->resized_due = false;
+        sys->ram->nr_resized_due--;
+        b->resized(b->resized_opaque, b->region, b->used_length);
+    }
 }
 
 int gm__ram_discard(struct gm_ram_block *b, uint64_t off, uint64_t len)

@@ -1431,6 +1431,20 @@ static void test_resize(void)
     CHECK_EQ_U64((uint64_t)gm_region_size(r), 2 * PG);
     rec.hook = NULL;
 
+    /* In a transaction: the listeners hear it at the commit, then the
+     * callback runs. */
+    sb_reset(&log);
+    rr.calls = 0;
+    snprintf(rr.want, sizeof(rr.want), "add rz 100000-103fff");
+    CHECK_EQ_INT(gm_transaction_begin(m.sys), 0);
+    CHECK_EQ_INT(gm_region_ram_resize(r, 4 * PG, &err), 0);
+    CHECK_EQ_STR(log.s, "");
+    CHECK_EQ_INT(gm_transaction_commit(m.sys, &err), 0);
+    CHECK_EQ_STR(log_only(&log, "add del", &only),
+                 "del rz 100000-101fff; add rz 100000-103fff");
+    CHECK_EQ_INT(rr.calls, 1);
+    CHECK(rr.told);
+
     CHECK_EQ_INT(gm_listener_unregister(l, NULL), 0);
     gm_region_unref(r);
     machine_fini(&m);
