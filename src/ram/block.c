@@ -427,7 +427,12 @@ int gm__ram_block_new(gm_system *sys, gm_region *r, const char *name,
         gm__itree_insert(&st->by_host, &b->by_host);
     }
     st->nr_blocks++;
-    /* A new block starts dirty for every client (QEMU does the same). */
+    /* Its pages exist now; a new block starts dirty for every client
+     * (QEMU does the same). */
+    gm__dirty_set(sys, b->offset >> GM_DIRTY_PAGE_BITS,
+                  round_up(b->max_length, GM_DIRTY_PAGE_SIZE) >>
+                      GM_DIRTY_PAGE_BITS,
+                  1u << GM_DIRTY_BLOCKS);
     gm__dirty_set(sys, b->offset >> GM_DIRTY_PAGE_BITS,
                   round_up(b->used_length, GM_DIRTY_PAGE_SIZE) >>
                       GM_DIRTY_PAGE_BITS,
@@ -447,6 +452,8 @@ void gm__ram_block_free(gm_system *sys, struct gm_ram_block *b)
     if (b->host) {
         gm__itree_remove(&st->by_host, &b->by_host);
     }
+    gm__dirty_clear(sys, b->offset >> GM_DIRTY_PAGE_BITS,
+                    b->reserved >> GM_DIRTY_PAGE_BITS, GM_DIRTY_BLOCKS);
     gm__ram_space_free(sys, b->offset, b->reserved, b->spare);
     st->nr_blocks--;
     if (b->resized_due) {

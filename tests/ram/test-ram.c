@@ -1820,6 +1820,77 @@ static void test_dirty_bad_args(void)
     dsys_fini(&d);
 }
 
+/* A range must lie within blocks that exist (dirty.h). */
+static void test_dirty_outside_blocks(void)
+{
+    struct dsys d;
+    char p[1024];
+    gm_error err = {0};
+    uint64_t bits[2] = {~0ull, ~0ull};
+    gm_dirty_snapshot *s;
+    uint64_t gap, freed;
+
+    dsys_init(&d);
+    gap = d.rsmall + PG; /* after the small block, inside its 256 KiB */
+    CHECK_EQ_INT(gm_dirty_set(d.sys, d.ra, PG, 1u << GM_DIRTY_VGA, &err), 0);
+    /* In a gap, past the end, partly out. */
+    {
+        const uint64_t bad[][2] = {
+            {gap, PG},
+            {d.rsmall, 2 * PG},
+            {d.rsmall + 4 * RAM_ALIGN, PG},
+            {1ull << 40, PG},
+            {UINT64_MAX - PG + 1, PG},
+            {d.ra + 3 * RAM_ALIGN - PG, 3 * PG},
+            {UINT64_MAX - 10, 100},
+        };
+
+        for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+            uint64_t at = bad[k][0], len = bad[k][1];
+
+            gm_error_clear(&err);
+            if (gm_dirty_set(d.sys, at, len, 1u << GM_DIRTY_VGA, &err) !=
+                -EINVAL) {
+                HARNESS_FAIL("set 0x%" PRIx64 "+0x%" PRIx64 " accepted", at,
+                             len);
+            }
+            CHECK(err.msg[0] != '\0');
+            if (gm_dirty_clear(d.sys, at, len, GM_DIRTY_VGA, NULL) !=
+                -EINVAL) {
+                HARNESS_FAIL("clear 0x%" PRIx64 "+0x%" PRIx64 " accepted",
+                             at, len);
+            }
+            s = gm_dirty_snapshot_and_clear(d.sys, at, len, GM_DIRTY_VGA,
+                                            NULL);
+            if (s) {
+                HARNESS_FAIL("snapshot 0x%" PRIx64 "+0x%" PRIx64 " taken",
+                             at, len);
+                gm_dirty_snapshot_free(s);
+            }
+            if (!(at & (PG - 1)) &&
+                gm_dirty_merge(d.sys, at, (len + PG - 1) / PG, bits,
+                               1u << GM_DIRTY_VGA, NULL) != -EINVAL) {
+                HARNESS_FAIL("merge 0x%" PRIx64 "+0x%" PRIx64 " accepted", at,
+                             len);
+            }
+        }
+    }
+    /* Where a block was: outside now. */
+    freed = gm_region_ram_addr(d.c);
+    gm_region_unref(d.c);
+    d.c = NULL;
+    CHECK_EQ_INT(gm_dirty_set(d.sys, freed, PG, 1u << GM_DIRTY_VGA, NULL),
+                 -EINVAL);
+    /* Nothing was changed by any of it, and nothing reads dirty there. */
+    CHECK_EQ_STR(rh_dirty_pages(d.sys, d.ra, 2 * RAM_ALIGN, GM_DIRTY_VGA, p,
+                                sizeof(p)),
+                 "0");
+    CHECK(!gm_dirty_test(d.sys, gap, PG, GM_DIRTY_VGA));
+    CHECK_EQ_U64(gm_dirty_count(d.sys, freed, RAM_ALIGN, GM_DIRTY_VGA), 0);
+    CHECK_EQ_U64(gm_dirty_count(d.sys, d.rsmall, PG, GM_DIRTY_VGA), 0);
+    dsys_fini(&d);
+}
+
 static void test_dirty_merge(void)
 {
     struct dsys d;
@@ -2480,6 +2551,7 @@ int main(void)
     RUN(test_dirty_new_block);
     RUN(test_dirty_set_test_count_clear);
     RUN(test_dirty_bad_args);
+    RUN(test_dirty_outside_blocks);
     RUN(test_dirty_merge);
     RUN(test_dirty_snapshot);
     RUN(test_log_clear);
