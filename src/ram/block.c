@@ -79,7 +79,8 @@ static int map_anon(struct gm_ram_block *b, size_t len, size_t align,
 {
     int flags = MAP_PRIVATE | MAP_ANONYMOUS;
     size_t total = len + align;
-    uint8_t *p, *start;
+    uint8_t *p, *start, *lo, *hi;
+    int e;
 
     if (b->flags & GM_RAM_NORESERVE) {
         flags |= MAP_NORESERVE;
@@ -94,15 +95,28 @@ static int map_anon(struct gm_ram_block *b, size_t len, size_t align,
                              "bytes: %s", name, len, strerror(errno));
     }
     start = (uint8_t *)round_up((uint64_t)(uintptr_t)p, align);
+    lo = p; /* [lo, hi): what is still mapped */
+    hi = p + total;
     if (start > p) {
-        munmap(p, (size_t)(start - p));
+        if (munmap(p, (size_t)(start - p))) {
+            goto trim_failed;
+        }
+        lo = start;
     }
-    if (p + total > start + len) {
-        munmap(start + len, (size_t)(p + total - (start + len)));
+    if (hi > start + len &&
+        munmap(start + len, (size_t)(hi - (start + len)))) {
+        goto trim_failed;
     }
     b->map = b->host = start;
     b->map_len = len;
     return 0;
+
+trim_failed:
+    /* Unmapping can fail (too many mappings): then none of it is kept. */
+    e = errno;
+    munmap(lo, (size_t)(hi - lo));
+    return gm__error_set(err, -e, "RAM block '%s': munmap of the alignment "
+                         "margin: %s", name, strerror(e));
 }
 
 /* Map b->fd (len bytes), shared or private. */
