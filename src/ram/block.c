@@ -184,7 +184,22 @@ static int open_file(struct gm_ram_block *b, const char *path, size_t len,
         return gm__error_set(err, -EINVAL, "RAM block '%s': a FILE backing "
                              "needs a path", name);
     }
-    b->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    /* Made here only if missing: a failure then removes it again. */
+    for (;;) {
+        b->fd = open(path, O_RDWR | O_CLOEXEC);
+        if (b->fd >= 0 || errno != ENOENT) {
+            break;
+        }
+        b->fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (b->fd >= 0) {
+            b->created = true;
+            break;
+        }
+        if (errno != EEXIST) {
+            break;
+        }
+        /* Made by someone else meanwhile: open theirs. */
+    }
     if (b->fd < 0) {
         return gm__error_set(err, -errno, "RAM block '%s': open '%s': %s",
                              name, path, strerror(errno));
@@ -306,6 +321,16 @@ static void memory_free(struct gm_ram_block *b)
     b->fd = -1;
 }
 
+/* Undo a failed construction's memory, and the file it made. */
+static void memory_undo(struct gm_ram_block *b, const struct gm_ram_opts *opts)
+{
+    memory_free(b);
+    if (b->created) {
+        unlink(opts->path);
+        b->created = false;
+    }
+}
+
 static int memory_make(struct gm_ram_block *b,
                        const struct gm_ram_opts *opts, gm_error *err,
                        const char *name)
@@ -357,7 +382,7 @@ static int memory_make(struct gm_ram_block *b,
         prealloc(b, opts->prealloc_threads);
     }
     if (ret) {
-        memory_free(b);
+        memory_undo(b, opts);
     }
     return ret;
 }
@@ -419,7 +444,7 @@ int gm__ram_block_new(gm_system *sys, gm_region *r, const char *name,
     if (gm__ram_space_alloc(sys, b->reserved, &b->offset, &b->spare)) {
         unsigned long long len = b->reserved;
 
-        memory_free(b);
+        memory_undo(b, opts);
         free(b);
         return gm__error_set(err, -ENOMEM, "RAM block '%s': no room for "
                              "%llu bytes in the ram_addr space", name, len);
@@ -427,7 +452,7 @@ int gm__ram_block_new(gm_system *sys, gm_region *r, const char *name,
     if (gm__dirty_reserve(sys, (b->offset + b->reserved) >>
                                    GM_DIRTY_PAGE_BITS)) {
         gm__ram_space_free(sys, b->offset, b->reserved, b->spare);
-        memory_free(b);
+        memory_undo(b, opts);
         free(b);
         return gm__error_set(err, -ENOMEM, "RAM block '%s': out of memory "
                              "for its dirty bitmaps", name);
@@ -440,6 +465,7 @@ int gm__ram_block_new(gm_system *sys, gm_region *r, const char *name,
         b->by_host.end = (gm_u128)(uintptr_t)b->host + b->max_length;
         gm__itree_insert(&st->by_host, &b->by_host);
     }
+    b->created = false; /* the file is the caller's now */
     st->nr_blocks++;
     /* Its pages exist now; a new block starts dirty for every client
      * (QEMU does the same). */

@@ -31,6 +31,7 @@ struct gm_ram_block {
     void *map;                /* what was mmap'ed (NULL: nothing) */
     size_t map_len;
     int fd;                   /* -1 when none */
+    bool created;             /* FILE: the block made the file (creation) */
     struct gm_ram_gap *spare; /* for when the block's space is freed */
     void (*resized)(void *opaque, gm_region *r, uint64_t used_length);
     void *resized_opaque;
