@@ -37,6 +37,12 @@ static bool pages_of(gm_system *sys, uint64_t ram_addr, uint64_t len,
     return true;
 }
 
+/* Whether every page of [page, page + n) belongs to a block (RCU or lock). */
+static bool in_blocks(gm_system *sys, uint64_t page, uint64_t n)
+{
+    return gm__dirty_count(sys, page, n, GM_DIRTY_BLOCKS) == n;
+}
+
 static bool good_client(unsigned client)
 {
     return client < GM_DIRTY_NR;
@@ -86,7 +92,7 @@ int gm_dirty_set(gm_system *sys, uint64_t ram_addr, uint64_t len,
                              mask);
     }
     gm__rcu_read_lock();
-    if (pages_of(sys, ram_addr, len, &page, &n)) {
+    if (pages_of(sys, ram_addr, len, &page, &n) && in_blocks(sys, page, n)) {
         gm__dirty_set(sys, page, n, mask);
     } else {
         ret = gm__error_set(err, -EINVAL, "ram_addr range 0x%llx+0x%llx is "
@@ -109,7 +115,8 @@ int gm_dirty_merge(gm_system *sys, uint64_t ram_addr, uint64_t npages,
         return gm__error_set(err, -EINVAL, "gm_dirty_merge: bad argument");
     }
     gm__rcu_read_lock();
-    if (pages_of(sys, ram_addr, npages << GM_DIRTY_PAGE_BITS, &page, &n)) {
+    if (pages_of(sys, ram_addr, npages << GM_DIRTY_PAGE_BITS, &page, &n) &&
+        in_blocks(sys, page, n)) {
         gm__dirty_merge(sys, page, n, bitmap, mask);
     } else {
         ret = gm__error_set(err, -EINVAL, "ram_addr range 0x%llx of %llu "
@@ -174,13 +181,20 @@ int gm_dirty_clear(gm_system *sys, uint64_t ram_addr, uint64_t len,
     uint64_t page, n;
     int ret;
 
-    if (!good_client(client) || !pages_of(sys, ram_addr, len, &page, &n)) {
+    if (!sys || !good_client(client)) {
         return gm__error_set(err, -EINVAL, "gm_dirty_clear: bad client or "
                              "range");
     }
     ret = lock_for_clear(sys, err);
     if (ret) {
         return ret;
+    }
+    if (!pages_of(sys, ram_addr, len, &page, &n) || !in_blocks(sys, page, n)) {
+        gm__unlock(sys);
+        return gm__error_set(err, -EINVAL, "gm_dirty_clear: ram_addr range "
+                             "0x%llx+0x%llx is not RAM",
+                             (unsigned long long)ram_addr,
+                             (unsigned long long)len);
     }
     gm__dirty_clear(sys, page, n, client);
     tell_cleared(sys, page, n);
@@ -197,19 +211,26 @@ gm_dirty_snapshot *gm_dirty_snapshot_and_clear(gm_system *sys,
     gm_dirty_snapshot *s;
     uint64_t page, n;
 
-    if (!good_client(client) || !pages_of(sys, ram_addr, len, &page, &n)) {
+    if (!sys || !good_client(client)) {
         gm__error_set(err, -EINVAL, "gm_dirty_snapshot_and_clear: bad "
                       "client or range");
         return NULL;
     }
-    s = malloc(sizeof(*s) + ((n + 63) / 64) * sizeof(uint64_t));
-    if (!s) {
-        gm__error_set(err, -ENOMEM, "no memory for a dirty snapshot of %llu "
-                      "pages", (unsigned long long)n);
+    if (lock_for_clear(sys, err)) {
         return NULL;
     }
-    if (lock_for_clear(sys, err)) {
-        free(s);
+    if (!pages_of(sys, ram_addr, len, &page, &n) || !in_blocks(sys, page, n)) {
+        gm__unlock(sys);
+        gm__error_set(err, -EINVAL, "gm_dirty_snapshot_and_clear: ram_addr "
+                      "range 0x%llx+0x%llx is not RAM",
+                      (unsigned long long)ram_addr, (unsigned long long)len);
+        return NULL;
+    }
+    s = malloc(sizeof(*s) + ((n + 63) / 64) * sizeof(uint64_t));
+    if (!s) {
+        gm__unlock(sys);
+        gm__error_set(err, -ENOMEM, "no memory for a dirty snapshot of %llu "
+                      "pages", (unsigned long long)n);
         return NULL;
     }
     s->page = page;

@@ -428,9 +428,7 @@ static void done_resize(struct gm_undo *u)
                       (1u << GM_DIRTY_CLIENTS) - 1);
         gm__rcu_read_unlock();
     }
-    if (b->resized) {
-        b->resized(b->resized_opaque, r, b->used_length);
-    }
+    gm__ram_resized(r->sys, b);
 }
 
 int gm_region_ram_resize(gm_region *r, uint64_t used_length, gm_error *err)

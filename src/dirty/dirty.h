@@ -17,6 +17,13 @@
 #define GM_DIRTY_PAGE_BITS 12
 #define GM_DIRTY_PAGE_SIZE (1ull << GM_DIRTY_PAGE_BITS)
 #define GM_DIRTY_CLIENTS 8
+/*
+ * Not a client: the bitmap of this slot marks the pages that belong to a
+ * RAM block (set when it is made, cleared when it goes), so that a range
+ * can be checked against the blocks without the writer lock.
+ */
+#define GM_DIRTY_BLOCKS (GM_DIRTY_CLIENTS - 1)
+_Static_assert(GM_DIRTY_NR <= GM_DIRTY_BLOCKS, "a client in the blocks slot");
 #define GM_DIRTY_CHUNK_SHIFT 18 /* pages per chunk: 1 GiB of RAM, 32 KiB */
 #define GM_DIRTY_CHUNK_PAGES (1ull << GM_DIRTY_CHUNK_SHIFT)
 #define GM_DIRTY_CHUNK_WORDS (GM_DIRTY_CHUNK_PAGES / 64)

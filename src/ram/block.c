@@ -79,7 +79,8 @@ static int map_anon(struct gm_ram_block *b, size_t len, size_t align,
 {
     int flags = MAP_PRIVATE | MAP_ANONYMOUS;
     size_t total = len + align;
-    uint8_t *p, *start;
+    uint8_t *p, *start, *lo, *hi;
+    int e;
 
     if (b->flags & GM_RAM_NORESERVE) {
         flags |= MAP_NORESERVE;
@@ -94,15 +95,28 @@ static int map_anon(struct gm_ram_block *b, size_t len, size_t align,
                              "bytes: %s", name, len, strerror(errno));
     }
     start = (uint8_t *)round_up((uint64_t)(uintptr_t)p, align);
+    lo = p; /* [lo, hi): what is still mapped */
+    hi = p + total;
     if (start > p) {
-        munmap(p, (size_t)(start - p));
+        if (munmap(p, (size_t)(start - p))) {
+            goto trim_failed;
+        }
+        lo = start;
     }
-    if (p + total > start + len) {
-        munmap(start + len, (size_t)(p + total - (start + len)));
+    if (hi > start + len &&
+        munmap(start + len, (size_t)(hi - (start + len)))) {
+        goto trim_failed;
     }
     b->map = b->host = start;
     b->map_len = len;
     return 0;
+
+trim_failed:
+    /* Unmapping can fail (too many mappings): then none of it is kept. */
+    e = errno;
+    munmap(lo, (size_t)(hi - lo));
+    return gm__error_set(err, -e, "RAM block '%s': munmap of the alignment "
+                         "margin: %s", name, strerror(e));
 }
 
 /* Map b->fd (len bytes), shared or private. */
@@ -129,11 +143,14 @@ static int make_memfd(struct gm_ram_block *b, size_t len, gm_error *err,
                       const char *name)
 {
     unsigned mfd = MFD_CLOEXEC;
+    char label[128];
 
     if (b->flags & GM_RAM_HUGEPAGE) {
         mfd |= MFD_HUGETLB;
     }
-    b->fd = memfd_create(name, mfd);
+    /* Only a label (/proc/PID/fd): the kernel refuses one over 249 bytes. */
+    snprintf(label, sizeof(label), "%.100s", name);
+    b->fd = memfd_create(label, mfd);
     if (b->fd < 0) {
         return gm__error_set(err, -errno, "RAM block '%s': memfd_create: %s",
                              name, strerror(errno));
@@ -167,7 +184,22 @@ static int open_file(struct gm_ram_block *b, const char *path, size_t len,
         return gm__error_set(err, -EINVAL, "RAM block '%s': a FILE backing "
                              "needs a path", name);
     }
-    b->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    /* Made here only if missing: a failure then removes it again. */
+    for (;;) {
+        b->fd = open(path, O_RDWR | O_CLOEXEC);
+        if (b->fd >= 0 || errno != ENOENT) {
+            break;
+        }
+        b->fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (b->fd >= 0) {
+            b->created = true;
+            break;
+        }
+        if (errno != EEXIST) {
+            break;
+        }
+        /* Made by someone else meanwhile: open theirs. */
+    }
     if (b->fd < 0) {
         return gm__error_set(err, -errno, "RAM block '%s': open '%s': %s",
                              name, path, strerror(errno));
@@ -289,6 +321,16 @@ static void memory_free(struct gm_ram_block *b)
     b->fd = -1;
 }
 
+/* Undo a failed construction's memory, and the file it made. */
+static void memory_undo(struct gm_ram_block *b, const struct gm_ram_opts *opts)
+{
+    memory_free(b);
+    if (b->created) {
+        unlink(opts->path);
+        b->created = false;
+    }
+}
+
 static int memory_make(struct gm_ram_block *b,
                        const struct gm_ram_opts *opts, gm_error *err,
                        const char *name)
@@ -340,7 +382,7 @@ static int memory_make(struct gm_ram_block *b,
         prealloc(b, opts->prealloc_threads);
     }
     if (ret) {
-        memory_free(b);
+        memory_undo(b, opts);
     }
     return ret;
 }
@@ -377,6 +419,12 @@ int gm__ram_block_new(gm_system *sys, gm_region *r, const char *name,
                                  "below its size", name);
         }
         b->max_length = opts->max_length ? opts->max_length : size;
+        if (b->backing == GM_RAM_PTR && b->max_length > size) {
+            /* The caller gave @size bytes: growing would go past them. */
+            free(b);
+            return gm__error_set(err, -EINVAL, "RAM block '%s': borrowed "
+                                 "memory cannot grow past its size", name);
+        }
         b->resized = opts->resized;
         b->resized_opaque = opts->resized_opaque;
     }
@@ -396,7 +444,7 @@ int gm__ram_block_new(gm_system *sys, gm_region *r, const char *name,
     if (gm__ram_space_alloc(sys, b->reserved, &b->offset, &b->spare)) {
         unsigned long long len = b->reserved;
 
-        memory_free(b);
+        memory_undo(b, opts);
         free(b);
         return gm__error_set(err, -ENOMEM, "RAM block '%s': no room for "
                              "%llu bytes in the ram_addr space", name, len);
@@ -404,7 +452,7 @@ int gm__ram_block_new(gm_system *sys, gm_region *r, const char *name,
     if (gm__dirty_reserve(sys, (b->offset + b->reserved) >>
                                    GM_DIRTY_PAGE_BITS)) {
         gm__ram_space_free(sys, b->offset, b->reserved, b->spare);
-        memory_free(b);
+        memory_undo(b, opts);
         free(b);
         return gm__error_set(err, -ENOMEM, "RAM block '%s': out of memory "
                              "for its dirty bitmaps", name);
@@ -417,8 +465,14 @@ int gm__ram_block_new(gm_system *sys, gm_region *r, const char *name,
         b->by_host.end = (gm_u128)(uintptr_t)b->host + b->max_length;
         gm__itree_insert(&st->by_host, &b->by_host);
     }
+    b->created = false; /* the file is the caller's now */
     st->nr_blocks++;
-    /* A new block starts dirty for every client (QEMU does the same). */
+    /* Its pages exist now; a new block starts dirty for every client
+     * (QEMU does the same). */
+    gm__dirty_set(sys, b->offset >> GM_DIRTY_PAGE_BITS,
+                  round_up(b->max_length, GM_DIRTY_PAGE_SIZE) >>
+                      GM_DIRTY_PAGE_BITS,
+                  1u << GM_DIRTY_BLOCKS);
     gm__dirty_set(sys, b->offset >> GM_DIRTY_PAGE_BITS,
                   round_up(b->used_length, GM_DIRTY_PAGE_SIZE) >>
                       GM_DIRTY_PAGE_BITS,
@@ -438,8 +492,13 @@ void gm__ram_block_free(gm_system *sys, struct gm_ram_block *b)
     if (b->host) {
         gm__itree_remove(&st->by_host, &b->by_host);
     }
+    gm__dirty_clear(sys, b->offset >> GM_DIRTY_PAGE_BITS,
+                    b->reserved >> GM_DIRTY_PAGE_BITS, GM_DIRTY_BLOCKS);
     gm__ram_space_free(sys, b->offset, b->reserved, b->spare);
     st->nr_blocks--;
+    if (b->resized_due) {
+        st->nr_resized_due--;
+    }
     memory_free(b);
     free(b);
 }
@@ -495,6 +554,47 @@ int gm__ram_foreach(gm_system *sys,
 
     gm__itree_query(sys->ram->by_addr, 0, GM_RAM_SPACE, foreach_cb, &c);
     return c.ret;
+}
+
+void gm__ram_resized(gm_system *sys, struct gm_ram_block *b)
+{
+    if (!b->resized) {
+        return;
+    }
+    if (sys->base.depth) {
+        /* In a transaction: the listeners hear of it at its end. */
+        if (!b->resized_due) {
+            b->resized_due = true;
+            sys->ram->nr_resized_due++;
+        }
+        return;
+    }
+    b->resized(b->resized_opaque, b->region, b->used_length);
+}
+
+static int first_due(struct gm_ram_block *b, void *opaque)
+{
+    if (b->resized_due) {
+        *(struct gm_ram_block **)opaque = b;
+        return 1;
+    }
+    return 0;
+}
+
+void gm__ram_resized_flush(gm_system *sys)
+{
+    /* One at a time: a callback may change the blocks. */
+    while (sys->ram->nr_resized_due && !sys->base.depth) {
+        struct gm_ram_block *b = NULL;
+
+        gm__ram_foreach(sys, first_due, &b);
+        if (!b) {
+            break;
+        }
+        b->resized_due = false;
+        sys->ram->nr_resized_due--;
+        b->resized(b->resized_opaque, b->region, b->used_length);
+    }
 }
 
 int gm__ram_discard(struct gm_ram_block *b, uint64_t off, uint64_t len)

@@ -31,9 +31,11 @@ struct gm_ram_block {
     void *map;                /* what was mmap'ed (NULL: nothing) */
     size_t map_len;
     int fd;                   /* -1 when none */
+    bool created;             /* FILE: the block made the file (creation) */
     struct gm_ram_gap *spare; /* for when the block's space is freed */
     void (*resized)(void *opaque, gm_region *r, uint64_t used_length);
     void *resized_opaque;
+    bool resized_due;         /* resized in a transaction: call at commit */
     struct gm_itree_node by_addr; /* [offset, offset + reserved) */
     struct gm_itree_node by_host; /* [host, host + max_length) */
 };
@@ -53,6 +55,7 @@ struct gm_ram_state {
     struct gm_itree_node *by_addr, *by_host;
     struct gm_ram_gap_link *gaps_by_size, *gaps_by_start;
     size_t nr_blocks;
+    size_t nr_resized_due; /* blocks with resized_due set */
 };
 
 int gm__ram_init(gm_system *sys);
@@ -75,6 +78,13 @@ struct gm_ram_block *gm__ram_find_host(gm_system *sys, const void *host);
 int gm__ram_foreach(gm_system *sys,
                     int (*fn)(struct gm_ram_block *b, void *opaque),
                     void *opaque);
+/*
+ * Tell b's owner of a resize (the resized callback) once the listeners
+ * have heard of it: now, or inside a transaction at the update that ends
+ * it (gm__ram_resized_flush()).
+ */
+void gm__ram_resized(gm_system *sys, struct gm_ram_block *b);
+void gm__ram_resized_flush(gm_system *sys);
 /* Give [off, off + len) of b's memory back to the host (page-aligned). */
 int gm__ram_discard(struct gm_ram_block *b, uint64_t off, uint64_t len);
 

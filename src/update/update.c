@@ -733,8 +733,7 @@ int gm__update_prepare(gm_system *sys, gm_error *err)
     ret = prepare(sys);
     if (ret) {
         prepare_fail(sys);
-        return gm__error_set(err, ret, "commit failed: %s",
-                             gm_strerror(ret));
+        return gm__error_set(err, ret, "commit failed: %s", gm_strerror(ret));
     }
     st->prepared = true;
     return 0;
@@ -746,6 +745,7 @@ void gm__update_apply(gm_system *sys)
         sys->update->prepared = false;
         apply(sys);
         gm__reclaim_drain(sys);
+        gm__ram_resized_flush(sys); /* resizes told: now their owners */
     }
 }
 
