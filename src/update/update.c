@@ -560,33 +560,6 @@ static void tell_evfds(gm_system *sys, gm_space *as)
     }
 }
 
-/*
- * Logging that starts on RAM starts with every page dirty (what a consumer
- * has never looked at counts as changed, as KVM's "initially set" dirty
- * logs): for each range of vs that appears with a mask, or gains clients.
- */
-static void initially_dirty(gm_system *sys, const struct gm_vstate *vs)
-{
-    const struct gm_events *ev = &vs->ev;
-
-    for (size_t i = 0; i < ev->adds.n; i++) {
-        const struct gm_section *s = &ev->adds.v[i];
-        enum gm_ev_kind k = (enum gm_ev_kind)ev->add_kind.v[i];
-        unsigned gained = s->dirty_log_mask;
-        gm_region *mr = s->region;
-
-        if (k == GM_EV_LOG_START) {
-            gained &= ~(unsigned)ev->add_oldmask.v[i];
-        } else if (k != GM_EV_ADD) {
-            continue;
-        }
-        if (gained && mr->block) {
-            gm__dirty_mark(sys, mr->ram_addr + s->offset_in_region,
-                           (uint64_t)s->size, gained);
-        }
-    }
-}
-
 /* Publish vs's new view; caches meeting a range that changed resolve. */
 static void publish(gm_system *sys, struct gm_vstate *vs)
 {
@@ -695,7 +668,7 @@ static void apply(gm_system *sys)
         struct gm_vstate *vs = scr->work.v[i];
 
         if (vs->processed) {
-            initially_dirty(sys, vs);
+            gm__vstate_initially_dirty(sys, vs);
             gm__evset_apply(vs);
             vs->full = false;
         }

@@ -172,6 +172,11 @@ void gm__vstate_scratch_free(struct gm_vstate *vs);
 void gm__vstate_destroy(gm_system *sys, struct gm_vstate *vs);
 /* Sort and merge windows in place. */
 void gm__windows_normalize(gm_winvec *w);
+/*
+ * After publishing vs's new view: mark dirty the RAM of ranges that appear
+ * with a dirty-log mask or gain clients (all of a first view's ranges).
+ */
+void gm__vstate_initially_dirty(gm_system *sys, struct gm_vstate *vs);
 /* Compute vs->next_view, its events and its ioeventfd changes. */
 int gm__vstate_process(gm_system *sys, struct gm_vstate *vs);
 /* Old vs new ranges, as events. */

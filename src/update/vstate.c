@@ -8,6 +8,8 @@
  * until their first update, share the empty state, which lives as long as
  * the system. A state attaches its sink to its root region, so marks that
  * reach the root land in it. Other states live while spaces use them.
+ * Once a state's new view is published, the RAM of its ranges that appear
+ * with a dirty-log mask (or gain clients) is marked dirty.
  */
 #include "update.h"
 
@@ -157,4 +159,52 @@ void gm__windows_normalize(gm_winvec *w)
         }
     }
     w->n = o + 1;
+}
+
+/* A range of a first view: it appears with its mask. */
+static int appears(const struct gm_range *rg, void *opaque)
+{
+    if (rg->mask && rg->mr->block) {
+        gm__dirty_mark(opaque, rg->mr->ram_addr + rg->offset,
+                    rg->last - rg->start + 1, rg->mask);
+    }
+    return 0;
+}
+
+/*
+ * Logging that starts on RAM starts with every page dirty (what a consumer
+ * has never looked at counts as changed, as KVM's "initially set" dirty
+ * logs): for each range of vs that appears with a mask, or gains clients.
+ * A new view state's first view is rendered in full without a diff: all
+ * of its ranges appear.
+ */
+void gm__vstate_initially_dirty(gm_system *sys, struct gm_vstate *vs)
+{
+    const struct gm_events *ev = &vs->ev;
+
+    if (vs->full) {
+        gm_flatview *fv = gm__cell_view(vs->cell);
+
+        if (fv) {
+            gm__fv_walk(fv->tree, 0, UINT64_MAX, appears, sys);
+        }
+        return;
+    }
+    for (size_t i = 0; i < ev->adds.n; i++) {
+        const struct gm_section *s = &ev->adds.v[i];
+        enum gm_ev_kind k = (enum gm_ev_kind)ev->add_kind.v[i];
+        unsigned gained = s->dirty_log_mask;
+        gm_region *mr = s->region;
+
+        if (k == GM_EV_LOG_START) {
+            gained &= ~(unsigned)ev->add_oldmask.v[i];
+        } else if (k != GM_EV_ADD) {
+            continue;
+        }
+        if (!gained || !mr->block) {
+            continue;
+        }
+        gm__dirty_mark(sys, mr->ram_addr + s->offset_in_region,
+                    (uint64_t)s->size, gained);
+    }
 }
