@@ -15,8 +15,12 @@
  * model writing there marks them with gm_dirty_set().
  *
  * Ranges are given in the ram_addr space: gm_region_ram_addr(r) + offset.
- * A range must lie within blocks that exist. Consumers test, count, clear,
- * or take a snapshot (QEMU's cpu_physical_memory_snapshot_and_clear_dirty):
+ * Bits are set only within blocks that exist: gm_dirty_set() and
+ * gm_dirty_merge() refuse a page outside every block. Consumers test,
+ * count, clear, or take a snapshot of any range the bitmaps cover (every
+ * block, in whole GiB; so the whole ram_addr space from 0 to the end of
+ * the last block at once), where pages outside the blocks read clean. They
+ * take a snapshot (QEMU's cpu_physical_memory_snapshot_and_clear_dirty):
  * the bits are moved into the snapshot atomically word by word, so a write
  * racing with it is in this snapshot or stays for the next, never lost;
  * once the call returns, the data of every write it took is visible to the

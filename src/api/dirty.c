@@ -189,10 +189,10 @@ int gm_dirty_clear(gm_system *sys, uint64_t ram_addr, uint64_t len,
     if (ret) {
         return ret;
     }
-    if (!pages_of(sys, ram_addr, len, &page, &n) || !in_blocks(sys, page, n)) {
+    if (!pages_of(sys, ram_addr, len, &page, &n)) {
         gm__unlock(sys);
         return gm__error_set(err, -EINVAL, "gm_dirty_clear: ram_addr range "
-                             "0x%llx+0x%llx is not RAM",
+                             "0x%llx+0x%llx is past the dirty bitmaps",
                              (unsigned long long)ram_addr,
                              (unsigned long long)len);
     }
@@ -219,10 +219,10 @@ gm_dirty_snapshot *gm_dirty_snapshot_and_clear(gm_system *sys,
     if (lock_for_clear(sys, err)) {
         return NULL;
     }
-    if (!pages_of(sys, ram_addr, len, &page, &n) || !in_blocks(sys, page, n)) {
+    if (!pages_of(sys, ram_addr, len, &page, &n)) {
         gm__unlock(sys);
         gm__error_set(err, -EINVAL, "gm_dirty_snapshot_and_clear: ram_addr "
-                      "range 0x%llx+0x%llx is not RAM",
+                      "range 0x%llx+0x%llx is past the dirty bitmaps",
                       (unsigned long long)ram_addr, (unsigned long long)len);
         return NULL;
     }
