@@ -67,7 +67,7 @@ result default-flat-text $?
 run default-json 0 mtree --json
 if command -v python3 >/dev/null; then
     python3 -c 'import json, sys; d = json.load(sys.stdin);
-assert d["address_spaces"] and d["flat_views"]' <"$tmp/out" 2>"$tmp/err"
+assert d["address_spaces"] and d["regions"]' <"$tmp/out" 2>"$tmp/err"
     result default-json-parses $?
 fi
 
