@@ -203,12 +203,14 @@ static int child_cmp(const void *a, const void *b)
 
 int gm__out_children(gm_region *r, struct gm_out_children *cl)
 {
+    int rc;
+
     cl->n = 0;
     cl->rc = 0;
-    gm_region_foreach_subregion(r, collect_child, cl);
-    if (cl->rc) {
+    rc = gm_region_foreach_subregion(r, collect_child, cl);
+    if (cl->rc || rc < 0) {
         cl->n = 0;
-        return cl->rc;
+        return cl->rc ? cl->rc : rc;
     }
     if (cl->n > 1) {
         qsort(cl->v, cl->n, sizeof(*cl->v), child_cmp);
