@@ -341,8 +341,18 @@ if [ -n "$man" ]; then
         [ -z "$missing" ]
         result "man-options-$cmd" $?
     done
-    grep -q '^\.SH EXIT STATUS' "$man"
-    result man-exit-status $?
+    grep -q '^\.SH EXIT STATUS' "$man" &&
+        grep -q "^\.TH GUESTMEM 1 .*guestmem $("$exe" --version |
+            cut -d' ' -f2)\"" "$man"
+    result man-header $?
+    # groff's warnings (-ww) about the page, if groff is installed.
+    if command -v groff >/dev/null; then
+        groff -man -ww -z -Tutf8 "$man" >"$tmp/out" 2>"$tmp/err" &&
+            [ ! -s "$tmp/err" ]
+        result man-groff $?
+    else
+        skip man-groff "no groff"
+    fi
 fi
 
 echo "$passed passed, $failed failed"
