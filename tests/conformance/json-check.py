@@ -276,14 +276,20 @@ def load(raw, what):
         raise Bad("%s: not valid JSON: %s" % (what, e))
 
 
+# What check_input() runs for one input: the four documents and the text.
+MODES = [("--json",), ("-D", "--json"), ("--json", "-f"), ("--json", "-fD"),
+         ("-f",), ("-D",)]
+
+
 def check_input(exe, src):
-    """All four documents of one input (a path, or [] for the built-in)."""
+    """All four documents of one input (a path, or ["--builtin"])."""
     args = src if isinstance(src, list) else [src]
-    tree = load(run(exe, "--json", *args), "--json")
-    tree_d = load(run(exe, "-D", "--json", *args), "--json -D")
-    flat_raw = run(exe, "--json", "-f", *args)
+    out = {m: run(exe, *m, *args) for m in MODES}
+    tree = load(out[("--json",)], "--json")
+    tree_d = load(out[("-D", "--json")], "--json -D")
+    flat_raw = out[("--json", "-f")]
     flat = load(flat_raw, "--json -f")
-    need(run(exe, "--json", "-fD", *args) == flat_raw,
+    need(out[("--json", "-fD")] == flat_raw,
          "--json -fD differs from --json -f")
     all_ids = check_tree(tree_d, True, "--json -D")
     some = check_tree(tree, False, "--json")
@@ -301,10 +307,10 @@ def check_input(exe, src):
     need([sp["root"] for sp in flat["address_spaces"]] ==
          [sp["root"] for sp in tree_d["address_spaces"]],
          "--json -f: roots differ from the tree")
-    compare_flat(flat, run(exe, "-f", *args), all_ids, "--json -f")
+    compare_flat(flat, out[("-f",)], all_ids, "--json -f")
     # Every region of the text tree (with -D) is in the table, by name.
     text_names = set()
-    for line in run(exe, "-D", *args).split(b"\n"):
+    for line in out[("-D",)].split(b"\n"):
         m = re.match(rb"^ +[0-9a-f]{16}-[0-9a-f]{16} \(prio -?\d+, "
                      rb"[a-z/-]+\): "
                      rb"(?:alias (.*?) @.*|(.*?)(?: \[disabled\])?)$", line)
