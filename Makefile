@@ -38,8 +38,8 @@ build: deps
 	$(NINJA) -C $(BUILD)
 
 run: build
-	$(BUILD)/tools/guestmem mtree
-	$(BUILD)/tools/guestmem mtree -f
+	$(BUILD)/tools/guestmem mtree --builtin
+	$(BUILD)/tools/guestmem mtree -f --builtin
 
 check: deps
 	@BUILD=$(BUILD) BUILD_ASAN=$(BUILD_ASAN) BUILD_TSAN=$(BUILD_TSAN) JOBS=$(JOBS) \

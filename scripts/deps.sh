@@ -13,12 +13,17 @@
 #   scripts/deps.sh --fuzz   also clang and libFuzzer (make fuzz)
 set -euo pipefail
 
-# Tools and libraries the build, tests and benchmarks use.
-#   meson, ninja-build, pkg-config  build system (meson >= 0.63)
+# Tools and libraries the build, tests and benchmarks use (README.md lists
+# them too: keep both in step).
+#   make                            the top-level Makefile
+#   meson, ninja-build, pkg-config  build system (meson >= 0.63); pkg-config
+#                                   also builds the examples as users would
 #   liburcu-dev                     RCU for flat views (liburcu-bp)
-#   python3                         the conformance comparer
+#   python3                         the conformance comparer, JSON checks
 #   libunicorn-dev                  CPU-emulator benchmarks
-PACKAGES=(make meson ninja-build pkg-config liburcu-dev python3 libunicorn-dev)
+#   groff-base                      the man page check (groff -ww)
+PACKAGES=(make meson ninja-build pkg-config liburcu-dev python3 libunicorn-dev
+    groff-base)
 
 check_only=0
 for arg in "$@"; do

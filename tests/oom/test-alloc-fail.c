@@ -43,8 +43,11 @@
  * The cases. Each is one public call: a mutator, a transaction's commit,
  * gm_listener_register() (which replays the state to the new listener) or
  * gm_listener_unregister(), gm_space_new() or gm_space_destroy(), an
- * ioeventfd add or delete, gm_system_log_global_start(). The call first
- * runs without injection, twice: once to learn which addresses matter
+ * ioeventfd add or delete, gm_system_log_global_start(), or
+ * gm_mtree_print() (text and JSON, trees and flat views; it changes
+ * nothing, so a failure must be -ENOMEM with the state untouched and no
+ * block left). The call first runs without injection, twice: once to
+ * learn which addresses matter
  * (every range's first and last byte and the bytes just outside, before
  * and after the call, and where the doorbells are), once to record the
  * state before and after and what the listeners were told. Then, for
@@ -2096,6 +2099,42 @@ static int call_romd(struct machine *m, gm_error *err)
     return gm_region_set_romd(m->a0, false, err);
 }
 
+/*
+ * gm_mtree_print() writes to /dev/null through a stream that main() opens
+ * before any run, with a static buffer: the stream itself allocates
+ * nothing, so every allocation counted is the printer's.
+ */
+static FILE *mtree_out;
+static char mtree_buf[BUFSIZ];
+
+static int call_mtree(struct machine *m, unsigned flags, gm_error *err)
+{
+    if (!mtree_out) {
+        return -EIO;
+    }
+    return gm_mtree_print(m->sys, mtree_out, flags, err);
+}
+
+static int call_mtree_text(struct machine *m, gm_error *err)
+{
+    return call_mtree(m, GM_MTREE_DISABLED, err);
+}
+
+static int call_mtree_flat(struct machine *m, gm_error *err)
+{
+    return call_mtree(m, GM_MTREE_FLAT, err);
+}
+
+static int call_mtree_json(struct machine *m, gm_error *err)
+{
+    return call_mtree(m, GM_MTREE_JSON, err);
+}
+
+static int call_mtree_json_flat(struct machine *m, gm_error *err)
+{
+    return call_mtree(m, GM_MTREE_JSON | GM_MTREE_FLAT, err);
+}
+
 static const struct tcase cases[] = {
     {"add-subregion", "add new-ram to system at 0x18000", prep_new_ram,
      call_add, NULL, false},
@@ -2147,6 +2186,14 @@ static const struct tcase cases[] = {
      call_log_global, NULL, false},
     {"listener-unregister", "unregister the listener of every space "
      "(replays region_del)", prep_none, call_unregister, NULL, false},
+    {"mtree-text", "gm_mtree_print() of the trees, disabled regions too",
+     prep_none, call_mtree_text, NULL, false},
+    {"mtree-flat", "gm_mtree_print() of the flat views", prep_none,
+     call_mtree_flat, NULL, false},
+    {"mtree-json", "gm_mtree_print() of the trees as JSON (two walks)",
+     prep_none, call_mtree_json, NULL, false},
+    {"mtree-json-flat", "gm_mtree_print() of the flat views as JSON",
+     prep_none, call_mtree_json_flat, NULL, false},
 };
 
 #define NR_CASES (sizeof(cases) / sizeof(cases[0]))
@@ -2835,6 +2882,10 @@ int main(int argc, char **argv)
     }
     memset(sh, 0, sizeof(*sh));
     inj_shared = &sh->inj;
+    mtree_out = fopen("/dev/null", "w");
+    if (mtree_out) {
+        setvbuf(mtree_out, mtree_buf, _IOFBF, sizeof(mtree_buf));
+    }
     if (fork_it) {
         clean = run_children(pick, only);
     } else {
