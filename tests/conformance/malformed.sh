@@ -66,7 +66,6 @@ expect board-duplicate.txt 2 "board-duplicate.txt:3: expected"
 expect board-no-space.txt 2 "board-no-space.txt:3: expected"
 expect board-quote.txt 2 "board-quote.txt:2: expected"
 expect board-placed-twice.txt 2 "board-placed-twice.txt:5: expected"
-expect board-too-big.txt 2 "board-too-big.txt:2: expected"
 expect board-bad-flag.txt 2 "board-bad-flag.txt:2: expected"
 # A file that does not exist.
 expect missing 2 "no-such-file.txt"
