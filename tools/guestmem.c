@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "annotate.h"
 #include "board.h"
 #include "mtree-import.h"
 
@@ -206,6 +207,9 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "mtree")) {
         return cmd_mtree(argc - 2, argv + 2);
+    }
+    if (!strcmp(argv[1], "annotate")) {
+        return annotate_main(argc - 2, argv + 2);
     }
     fprintf(stderr, "guestmem: unknown command `%s`\n", argv[1]);
     usage(stderr);
