@@ -135,6 +135,7 @@ struct ann {
     gm_u128 *where;        /* per node: the address that decided */
     int *where_block;
     bool *tok_order;       /* per node: write `, order K` */
+    unsigned char *gwhy;   /* per first member of a group: enum why */
     bool *rw_seen;         /* per alias: leads to a writable range */
     bool *orig_rom;        /* per alias: its line said `rom` */
     int *group_report;     /* first member of groups decided from FLAT */
@@ -1058,7 +1059,7 @@ static int cmp_pair(const void *x, const void *y)
  * that would paint something else. Appends position pairs to *@edges.
  */
 static int group_edges(struct ann *a, int p, const int *sib, int n,
-                       int **edges, int *ne, int *ecap, gm_u128 *at)
+                       int **edges, int *ne, int *ecap)
 {
     const struct mtree_dump *d = a->d;
     gm_u128 *pts = NULL;
@@ -1167,7 +1168,6 @@ static int group_edges(struct ann *a, int p, const int *sib, int n,
                 (*edges)[2 * *ne] = win;
                 (*edges)[2 * *ne + 1] = m;
                 (*ne)++;
-                *at = x;
             }
         }
     }
@@ -1203,7 +1203,6 @@ static int order_children(struct ann *a, int p)
     }
     for (int i = 0; i < n && !rc; i++) {
         int prio = d->nodes[kids[i]].prio, m = 0, ne = 0, nen = 0;
-        gm_u128 at = 0;
 
         if (d->nodes[kids[i]].state) {
             continue;
@@ -1248,7 +1247,7 @@ static int order_children(struct ann *a, int p)
             }
         }
         if (a->f) {
-            rc = group_edges(a, p, sib, m, &edges, &ne, &ecap, &at);
+            rc = group_edges(a, p, sib, m, &edges, &ne, &ecap);
         }
         if (rc) {
             break;
@@ -1263,12 +1262,12 @@ static int order_children(struct ann *a, int p)
                 ue++;
             }
         }
-        rc = mtree_order_group(d, sib, m, edges, ue);
+        /* With QEMU_FLAT, what it does not constrain keeps print order. */
+        rc = mtree_order_group(d, sib, m, edges, ue, a->f == NULL);
         if (rc < 0) {
             break;
         }
-        a->why[sib[0]] = rc == 1 ? W_CONFLICT : ue ? W_SHOWN : W_NO_EFFECT;
-        a->where[sib[0]] = at;
+        a->gwhy[sib[0]] = rc == 1 ? W_CONFLICT : ue ? W_SHOWN : W_NO_EFFECT;
         rc = 0;
         for (int j = 0; j < m; j++) {
             if (d->nodes[sib[j]].rank != (unsigned)j + 1) {
@@ -1600,16 +1599,23 @@ static int cmp_canon(const void *x, const void *y)
     return c ? c : strcmp(a->body, b->body);
 }
 
-/* One flat view as comparable text, as check-flat compares them. */
-static int canon_block(const struct flat *f, int b, bool old, struct canon *c)
+/*
+ * Flat view @b as comparable text, as check-flat compares them: the
+ * sorted AS lines as key, the root and the ranges as body. With @as >= 0
+ * (old QEMU, one view per space, no offsets or roots) the key is that one
+ * space of the view.
+ */
+static int canon_block(const struct flat *f, int b, bool old, int as,
+                       struct canon *c)
 {
     const struct fblock *bl = &f->b[b];
-    char **as = malloc(((size_t)bl->nas + 1) * sizeof(*as));
+    char **names = malloc(((size_t)bl->nas + 1) * sizeof(*names));
     char *key = NULL, *body = NULL;
     size_t klen = 0, blen = 0;
+    int n = 0;
     FILE *k, *o;
 
-    if (!as) {
+    if (!names) {
         return -1;
     }
     k = open_memstream(&key, &klen);
@@ -1621,17 +1627,19 @@ static int canon_block(const struct flat *f, int b, bool old, struct canon *c)
         if (o) {
             fclose(o);
         }
-        free(as);
+        free(names);
         free(key);
         free(body);
         return -1;
     }
     for (int i = 0; i < bl->nas; i++) {
-        as[i] = f->as_name[bl->first_as + i];
+        if (as < 0 || i == as) {
+            names[n++] = f->as_name[bl->first_as + i];
+        }
     }
-    qsort(as, (size_t)bl->nas, sizeof(*as), cmp_str);
-    for (int i = 0; i < bl->nas; i++) {
-        fprintf(k, "AS \"%s\"\n", as[i]);
+    qsort(names, (size_t)n, sizeof(*names), cmp_str);
+    for (int i = 0; i < n; i++) {
+        fprintf(k, "AS \"%s\"\n", names[i]);
     }
     if (!old) {
         fprintf(o, " Root memory region: %s\n", bl->root ? bl->root : "?");
@@ -1649,26 +1657,58 @@ static int canon_block(const struct flat *f, int b, bool old, struct canon *c)
     }
     fclose(k);
     fclose(o);
-    free(as);
+    free(names);
     c->key = key;
     c->body = body;
     return 0;
 }
 
-/* Print the first lines where two flat views differ. */
+/*
+ * All flat views of @f as comparable entries (one per view, or one per
+ * space when @old). Returns the count, or -1.
+ */
+static int canon_all(const struct flat *f, bool old, struct canon **out)
+{
+    int n = 0, cap = old ? f->nas : f->nb;
+    struct canon *c = calloc((size_t)cap + 1, sizeof(*c));
+
+    if (!c) {
+        return -1;
+    }
+    for (int b = 0; b < f->nb; b++) {
+        for (int as = old ? 0 : -1; as < (old ? f->b[b].nas : 0); as++) {
+            if (canon_block(f, b, old, as, &c[n]) < 0) {
+                *out = c;
+                return -1;
+            }
+            n++;
+        }
+    }
+    qsort(c, (size_t)n, sizeof(*c), cmp_canon);
+    *out = c;
+    return n;
+}
+
+static void canon_free(struct canon *c, int n)
+{
+    for (int i = 0; c && i < n; i++) {
+        free(c[i].key);
+        free(c[i].body);
+    }
+    free(c);
+}
+
+/* Print the first line where two flat views differ. */
 static void show_diff(const char *want, const char *got)
 {
-    int shown = 0;
-
     while (*want || *got) {
         size_t lw = strcspn(want, "\n"), lg = strcspn(got, "\n");
 
         if (lw != lg || memcmp(want, got, lw)) {
-            fprintf(stderr, "    QEMU:     %.*s\n    guestmem: %.*s\n",
+            fprintf(stderr, "  first difference:\n    QEMU:     %.*s\n"
+                            "    guestmem: %.*s\n",
                     (int)lw, want, (int)lg, got);
-            if (++shown == 3) {
-                return;
-            }
+            return;
         }
         want += lw + (want[lw] == '\n');
         got += lg + (got[lg] == '\n');
@@ -1689,7 +1729,7 @@ static int verify(struct ann *a, const char *out, size_t len)
     struct canon *ca = NULL, *cb = NULL;
     gm_error err = {0};
     size_t flen = 0;
-    int rc = -1, na = a->f->nb;
+    int rc = -1, na = -1, nb = -1;
     FILE *fs;
 
     if (!copy) {
@@ -1714,29 +1754,17 @@ static int verify(struct ann *a, const char *out, size_t len)
     if (parse_flat(&mine, ftext, flen) < 0) {
         goto out;
     }
-    ca = calloc((size_t)na + 1, sizeof(*ca));
-    cb = calloc((size_t)mine.nb + 1, sizeof(*cb));
-    if (!ca || !cb) {
+    na = canon_all(a->f, a->f->old_format, &ca);
+    nb = canon_all(&mine, a->f->old_format, &cb);
+    if (na < 0 || nb < 0) {
         goto out;
     }
-    for (int b = 0; b < na; b++) {
-        if (canon_block(a->f, b, a->f->old_format, &ca[b]) < 0) {
-            goto out;
-        }
-    }
-    for (int b = 0; b < mine.nb; b++) {
-        if (canon_block(&mine, b, a->f->old_format, &cb[b]) < 0) {
-            goto out;
-        }
-    }
-    qsort(ca, (size_t)na, sizeof(*ca), cmp_canon);
-    qsort(cb, (size_t)mine.nb, sizeof(*cb), cmp_canon);
     rc = 1;
     for (int i = 0, j = 0, shown = 0; i < na; i++) {
-        while (j < mine.nb && cmp_canon(&cb[j], &ca[i]) < 0) {
+        while (j < nb && cmp_canon(&cb[j], &ca[i]) < 0) {
             j++;
         }
-        if (j < mine.nb && !cmp_canon(&cb[j], &ca[i])) {
+        if (j < nb && !cmp_canon(&cb[j], &ca[i])) {
             j++;
             continue;
         }
@@ -1746,7 +1774,7 @@ static int verify(struct ann *a, const char *out, size_t len)
 
             fprintf(stderr, "%s: differs from %s in the flat view of %.*s\n",
                     a->label, a->f->label, (int)strcspn(as, "\n"), as);
-            for (int k = 0; k < mine.nb; k++) {
+            for (int k = 0; k < nb; k++) {
                 if (!strcmp(cb[k].key, ca[i].key)) {
                     show_diff(ca[i].body, cb[k].body);
                     break;
@@ -1754,28 +1782,20 @@ static int verify(struct ann *a, const char *out, size_t len)
             }
         }
     }
-    if (rc == 1 && mine.nb != na) {
+    if (rc == 1 && nb != na) {
         rc = 0;
         fprintf(stderr, "%s: guestmem renders %d flat views, %s has %d\n",
-                a->label, mine.nb, a->f->label, na);
+                a->label, nb, a->f->label, na);
     }
     if (rc == 1) {
         fprintf(stderr,
                 "%s: the annotated dump reproduces %s (%d flat views, %d "
                 "address spaces)\n",
-                a->label, a->f->label, na, a->f->nas);
+                a->label, a->f->label, a->f->nb, a->f->nas);
     }
 out:
-    for (int b = 0; ca && b < na; b++) {
-        free(ca[b].key);
-        free(ca[b].body);
-    }
-    for (int b = 0; cb && b < mine.nb; b++) {
-        free(cb[b].key);
-        free(cb[b].body);
-    }
-    free(ca);
-    free(cb);
+    canon_free(ca, na > 0 ? na : (a->f->old_format ? a->f->nas : a->f->nb));
+    canon_free(cb, nb > 0 ? nb : (a->f->old_format ? mine.nas : mine.nb));
     flat_free(&mine);
     free(ftext);
     machine_destroy(&m);
@@ -1905,11 +1925,11 @@ static void report_flat(const struct ann *a)
         const struct mtree_node *p = &d->nodes[first->parent];
         struct listing l = {0, 0};
 
-        if (a->why[s] == W_NO_EFFECT) {
+        if (a->gwhy[s] == W_NO_EFFECT) {
             continue;
         }
         fprintf(stderr, "  order%s: in %s (line %u), priority %d, %s: ",
-                a->why[s] == W_CONFLICT ? " (conflicting evidence, guessed)"
+                a->gwhy[s] == W_CONFLICT ? " (conflicting evidence, guessed)"
                                         : "",
                 p->name, p->line, first->prio,
                 a->tok_order[s] ? "written" : "print order is right");
@@ -2111,11 +2131,12 @@ static int ann_alloc(struct ann *a)
     a->where = calloc(n, sizeof(gm_u128));
     a->where_block = calloc(n, sizeof(int));
     a->tok_order = calloc(n, sizeof(bool));
+    a->gwhy = calloc(n, 1);
     a->rw_seen = calloc(n, sizeof(bool));
     a->orig_rom = calloc(n, sizeof(bool));
     if (!a->ihead || !a->cov || !a->ncov || !a->rkids || !a->nrkids ||
         !a->state || !a->why || !a->where || !a->where_block ||
-        !a->tok_order || !a->rw_seen || !a->orig_rom) {
+        !a->tok_order || !a->gwhy || !a->rw_seen || !a->orig_rom) {
         return -1;
     }
     for (size_t i = 0; i < n; i++) {
@@ -2141,6 +2162,7 @@ static void ann_free(struct ann *a)
     free(a->where);
     free(a->where_block);
     free(a->tok_order);
+    free(a->gwhy);
     free(a->rw_seen);
     free(a->orig_rom);
     free(a->group_report);

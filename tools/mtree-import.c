@@ -1157,7 +1157,10 @@ static int bind_roots(struct mtree_dump *d)
                 strcmp(c->name, d->nodes[r].name) || !same_subtree(d, n, r)) {
                 continue;
             }
-            claimed[c->obj] = true;
+            /* In an old dump, one region may root many spaces' trees. */
+            if (!(n_root && !section)) {
+                claimed[c->obj] = true;
+            }
             for (int j = 0; j < d->nodes[r].end_idx - r; j++) {
                 d->nodes[r + j].obj = d->nodes[n + j].obj;
             }
@@ -1363,6 +1366,7 @@ struct ranking {
     const struct mtree_dump *d;
     const int *sib;
     const unsigned *pos;
+    bool by_size;
 };
 
 /* Whether position @a is preferred to render before @b (smaller first). */
@@ -1371,7 +1375,7 @@ static bool prefer(const struct ranking *k, int a, int b)
     const struct mtree_node *x = &k->d->nodes[k->sib[a]];
     const struct mtree_node *y = &k->d->nodes[k->sib[b]];
 
-    if (x->size != y->size) {
+    if (k->by_size && x->size != y->size) {
         return x->size < y->size;
     }
     return k->pos[a] < k->pos[b];
@@ -1417,14 +1421,14 @@ static int heap_pop(const struct ranking *k, int *h, int *n)
 }
 
 int mtree_order_group(struct mtree_dump *d, const int *sib, int n,
-                      const int *edges, int nedges)
+                      const int *edges, int nedges, bool by_size)
 {
     size_t sz = (size_t)n + 1;
     int *indeg = malloc(sz * sizeof(int)), *heap = malloc(sz * sizeof(int));
     int *first = malloc(sz * sizeof(int)), *same = malloc(sz * sizeof(int));
     int *enext = malloc(((size_t)nedges + 1) * sizeof(int));
     unsigned *pos = malloc(sz * sizeof(unsigned));
-    struct ranking k = {d, sib, pos};
+    struct ranking k = {d, sib, pos, by_size};
     int rc = 0;
 
     if (!indeg || !heap || !first || !same || !enext || !pos) {
@@ -1578,7 +1582,7 @@ int mtree_dump_guess(struct mtree_dump *d)
                 continue;
             }
             qsort_r(sib, (size_t)n, sizeof(*sib), cmp_prio_pos, d);
-            if (mtree_order_group(d, sib, n, NULL, 0) < 0) {
+            if (mtree_order_group(d, sib, n, NULL, 0, true) < 0) {
                 rc = oom(d, pn->line);
             }
             d->guess_order[d->nguess_order++] = sib[0];

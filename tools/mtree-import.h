@@ -239,15 +239,16 @@ bool mtree_overlap_apart(const struct mtree_dump *d, int *sib, int n);
  * @edges: @nedges pairs (i, j) of positions in @sib: @sib[i] renders
  *         before @sib[j] (it wins where they overlap).
  * @nedges: number of pairs.
+ * @by_size: beyond the constraints, smaller siblings render first (the
+ *           plain-dump guess); else print order decides alone.
  *
  * Siblings printed at the same START keep their print order (QEMU prints
- * those in render order); beyond the constraints, smaller siblings render
- * first, then print order decides.
+ * those in render order).
  * Return: 0; 1 when @edges had a cycle and were ignored; -1 when out of
  * memory.
  */
 int mtree_order_group(struct mtree_dump *d, const int *sib, int n,
-                      const int *edges, int nedges);
+                      const int *edges, int nedges, bool by_size);
 
 /**
  * mtree_dump_build() - build @m from a parsed dump (kinds and ranks as
