@@ -18,7 +18,9 @@
  * one pass; every statement maps to one or two public API calls and the
  * whole file is one transaction. Errors name the line and what was
  * expected, and leave nothing behind (the partial system is destroyed).
- * Board files are small (hundreds of lines): lookups are linear.
+ * IDs are found through a hash index, so a board costs time linear in its
+ * length; nothing here recurses, whatever the nesting. The system is
+ * memoryless: RAM of any size is only described, never allocated.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -48,6 +50,7 @@ struct board {
     struct machine *m;
     struct decl *decls;
     size_t n, cap;
+    struct mt_index ids;
 };
 
 static int fail(struct board *b, unsigned line, const char *fmt, ...)
@@ -181,7 +184,8 @@ static bool parse_prio(const char *s, int *out)
 
 static struct decl *lookup(struct board *b, const char *id)
 {
-    for (size_t i = 0; i < b->n; i++) {
+    for (int i = mt_index_first(&b->ids, mt_hash_str(id)); i >= 0;
+         i = mt_index_next(&b->ids, i)) {
         if (!strcmp(b->decls[i].id, id)) {
             return &b->decls[i];
         }
@@ -295,14 +299,7 @@ static int declare(struct board *b, unsigned line, char **tok, int n)
     } else if (!strcmp(kind, "romdev")) {
         r = gm_region_new_rom_device(sys, name, size, &stub_ops, NULL, &err);
     } else if (!strcmp(kind, "ramdev")) {
-        void *host = size && size < GM_SIZE_2_64
-                         ? machine_map_host(b->m, (size_t)size)
-                         : NULL;
-
-        if (!host) {
-            return fail(b, line, "a ramdev SIZE that can be mapped");
-        }
-        r = gm_region_new_ram_device(sys, name, size, host, &err);
+        r = gm_region_new_ram_device(sys, name, size, NULL, &err);
     } else {
         r = gm_region_new_alias(sys, name, target->region, (uint64_t)off, size,
                                 &err);
@@ -320,6 +317,10 @@ static int declare(struct board *b, unsigned line, char **tok, int n)
         }
         b->decls = nd;
         b->cap = ncap;
+    }
+    if (mt_index_add(&b->ids, (int)b->n, mt_hash_str(tok[1])) < 0) {
+        gm_region_unref(r);
+        return fail(b, line, "memory for the declaration");
     }
     b->decls[b->n++] = (struct decl){.id = tok[1], .line = line, .region = r};
     if ((f.disabled && gm_region_set_enabled(r, false, &err) < 0) ||
@@ -430,6 +431,11 @@ int board_import(struct machine *m, const char *label, char *text, size_t len)
     if (!m->sys) {
         return fail(&b, 1, "a new system: %s", err.msg);
     }
+    if (gm_system_set_memoryless(m->sys, true, &err) < 0) {
+        fail(&b, 1, "a memoryless system: %s", err.msg);
+        machine_destroy(m);
+        return -1;
+    }
     gm_transaction_begin(m->sys);
     while (p < end && !rc) {
         char *nl = memchr(p, '\n', (size_t)(end - p));
@@ -458,6 +464,7 @@ int board_import(struct machine *m, const char *label, char *text, size_t len)
         gm_region_unref(b.decls[i].region);
     }
     free(b.decls);
+    mt_index_free(&b.ids);
     if (rc) {
         machine_destroy(m);
         return -1;

@@ -188,5 +188,8 @@ int cli_load(struct machine *m, const struct cli_input *in, const char *path);
  */
 int cmd_mtree(const struct cli_command *cmd, int argc, char **argv);
 extern const char cmd_mtree_usage[];
+/* `guestmem annotate DUMP [QEMU_FLAT]` (tools/annotate.c). */
+int cmd_annotate(const struct cli_command *cmd, int argc, char **argv);
+extern const char cmd_annotate_usage[];
 
 #endif

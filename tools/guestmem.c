@@ -39,6 +39,9 @@ static const struct cli_command commands[] = {
     {"mtree", cmd_mtree,
      "print the memory map as QEMU's `info mtree` does, or as JSON",
      cmd_mtree_usage},
+    {"annotate", cmd_annotate,
+     "write a plain QEMU dump's annotations, decided from QEMU's flat views",
+     cmd_annotate_usage},
 };
 
 #define NR_COMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -16,27 +16,39 @@
  *    bus-master aliases pointing at it make their spaces share that flat
  *    view), a group root to an inner node only (arm-mps2-an505: the root
  *    `system` of `memory` sits inside `cpu-memory-0`'s tree). Two group
- *    roots never merge, nor do two sections; an unbound root is a new
- *    region;
+ *    roots merge only in an old dump that printed one tree per space. An
+ *    unbound root is a region in no container: it keeps the address and
+ *    priority of its line;
  *  - `@TARGET` is resolved by replaying QEMU's discovery order (each alias
  *    that meets a target not yet queued queues the next section, which must
  *    carry that name); when the replay cannot be followed the first section
  *    of that name is taken.
  *
- * Equal-priority siblings render in print order: the library renders the
- * most recently added first, so siblings are added in reverse print order.
- * `container` (an annotation, never printed by QEMU) marks a region that
- * does not terminate; in a dump with no `container` token at all, an `i/o`
- * region with subregions is taken for a container. `rom` on an alias line
- * makes the alias read-only. QEMU accepts an alias inside its own target
- * (the window moves out of the clip); the library refuses the loop, so
- * such an alias is re-pointed at a proxy (see fix_loop()).
+ * What a plain dump leaves open (which `i/o` regions are containers, which
+ * of two overlapping siblings of equal priority wins) is guessed by
+ * mtree_dump_guess() and reported once; `guestmem annotate` decides it from
+ * QEMU's flat views instead (tools/annotate.c). The annotations read here:
+ * `container` marks a region that does not terminate (every other
+ * non-alias region then terminates), `rom` on an alias line a read-only
+ * alias, and `, order K` after the type the render rank among siblings of
+ * equal priority (without it, siblings render in print order). QEMU accepts
+ * an alias inside its own target (the window moves out of the clip); the
+ * library refuses the loop, so such an alias is re-pointed at a proxy (see
+ * fix_loop()).
  *
- * Invariants: nodes are stored in document (pre-)order, so a subtree is the
- * index range [i, end_idx); node.obj names the node whose region stands for
- * the line (itself for a created region). Everything is built in one
- * transaction; on any error the partial system is destroyed and nothing
- * leaks. The expected workload is a few thousand lines.
+ * Versions: LF or CRLF; the `[DETECTED OVERFLOW!]` marker (refused: the
+ * region would end past 2^64); old `(prio N, RW)` attributes (QEMU before
+ * type names: RAM and I/O look alike, read as unknown `i/o`); `-o` owner
+ * suffixes; one tree per space (QEMU before groups); QEMU >= 11, which
+ * prints `container` for a region in no container (told apart from the
+ * annotation by alias lines, which print their target's type); and the
+ * proposed tree drawing (`|-- `, `` `-- ``, `├── `, `└── `, `│   `, in
+ * cells of 3 or 4 columns). Anything else is an error naming its line.
+ *
+ * Cost: linear in the dump (hash indexes for section names, sorting by a
+ * structural hash to bind roots); no recursion, so any depth is read. The
+ * whole machine is built in one transaction in a memoryless system; on any
+ * error the partial system is destroyed and nothing leaks.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -44,92 +56,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "mtree-import.h"
 
-enum ntype {
-    T_CONTAINER,
-    T_IO,
-    T_RAM,
-    T_ROM,
-    T_ROMD,
-    T_RAMD,
-};
+/* Names listed in the plain-dump warning before "and N more". */
+#define WARN_NAMES 8
 
-/*
- * struct node - one region line.
- * @name: region name (in the caller's text buffer).
- * @target: alias target name (in the text buffer).
- * @line: 1-based line number.
- * @level: indentation level, 1 for a tree root.
- * @start, @end: printed range (absolute within the tree, END inclusive).
- * @size: END - START + 1, 1 .. 2^64.
- * @off: alias offset; @offend: printed alias end.
- * @parent: parent node, -1 for a tree root.
- * @end_idx: one past the last node of the subtree.
- * @tree: index of the tree holding the line.
- * @target_sec: alias: tree index of the target section.
- * @obj: node whose region stands for this line.
- * @state: alias creation: 0 to do, 1 on the stack.
- * @region: the created region (when obj is the node itself).
- */
-struct node {
-    char *name;
-    char *target;
-    unsigned line;
-    unsigned level;
-    uint64_t start, end;
-    gm_u128 size;
-    uint64_t off, offend;
-    int prio;
-    enum ntype type;
-    bool nv, disabled, alias, rom_token;
-    int parent;
-    int end_idx;
-    int tree;
-    int target_sec;
-    int obj;
-    int state;
-    gm_region *region;
-};
-
-/*
- * struct tree - an `address-space:` group or a `memory-region:` section.
- * @line: line of the (first) header.
- * @section: a `memory-region:` section.
- * @secname: the section's name.
- * @first_as, @nas: the group's space names in imp->as_names.
- * @root: the root node, -1 before the root line.
- */
-struct tree {
-    unsigned line;
-    bool section;
-    char *secname;
-    int first_as, nas;
-    int root;
-};
-
-struct imp {
-    const char *label;
-    struct machine *m;
-    struct node *nodes;
-    int nn, ncap;
-    struct tree *trees;
-    int nt, tcap;
-    char **as_names;
-    unsigned *as_lines;
-    int nas, ascap;
-};
-
-static int fail(struct imp *im, unsigned line, const char *fmt, ...)
+static int fail(struct mtree_dump *d, unsigned line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static int fail(struct imp *im, unsigned line, const char *fmt, ...)
+static int fail(struct mtree_dump *d, unsigned line, const char *fmt, ...)
 {
     va_list ap;
 
-    fprintf(stderr, "%s:%u: expected ", im->label, line);
+    fprintf(stderr, "%s:%u: expected ", d->label, line);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
@@ -137,9 +77,9 @@ static int fail(struct imp *im, unsigned line, const char *fmt, ...)
     return -1;
 }
 
-static int oom(struct imp *im, unsigned line)
+static int oom(struct mtree_dump *d, unsigned line)
 {
-    return fail(im, line, "to have memory for it (out of memory)");
+    return fail(d, line, "to have memory for it (out of memory)");
 }
 
 /* Grow *@v (of *@cap elements of @esz bytes) to hold one more than @n. */
@@ -149,6 +89,9 @@ static int grow(void *v, int *cap, int n, size_t esz)
 
     if (n < *cap) {
         return 0;
+    }
+    if (*cap > (1 << 29)) {
+        return -1;
     }
     int ncap = *cap ? *cap * 2 : 64;
     void *nv = realloc(*pv, (size_t)ncap * esz);
@@ -161,41 +104,6 @@ static int grow(void *v, int *cap, int n, size_t esz)
     return 0;
 }
 
-/*
- * Machine helpers.
- */
-
-void *machine_map_host(struct machine *m, size_t size)
-{
-    void *p;
-
-    if (m->nmaps == m->maps_cap) {
-        size_t ncap = m->maps_cap ? m->maps_cap * 2 : 8;
-        void **nm = realloc(m->maps, ncap * sizeof(*nm));
-
-        if (!nm) {
-            return NULL;
-        }
-        m->maps = nm;
-        size_t *ns = realloc(m->map_sizes, ncap * sizeof(*ns));
-
-        if (!ns) {
-            return NULL;
-        }
-        m->map_sizes = ns;
-        m->maps_cap = ncap;
-    }
-    p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (p == MAP_FAILED) {
-        return NULL;
-    }
-    m->maps[m->nmaps] = p;
-    m->map_sizes[m->nmaps] = size;
-    m->nmaps++;
-    return p;
-}
-
 int machine_destroy(struct machine *m)
 {
     gm_error err = {0};
@@ -205,17 +113,141 @@ int machine_destroy(struct machine *m)
         rc = gm_system_destroy(m->sys, &err);
         if (rc < 0) {
             fprintf(stderr, "guestmem: destroying the system: %s\n", err.msg);
-            /* Keep the mappings: regions may still point into them. */
             return rc;
         }
     }
-    for (size_t i = 0; i < m->nmaps; i++) {
-        munmap(m->maps[i], m->map_sizes[i]);
-    }
-    free(m->maps);
-    free(m->map_sizes);
     memset(m, 0, sizeof(*m));
     return rc;
+}
+
+const char *mtree_kind_name(enum mtree_kind kind)
+{
+    static const char *const names[] = {"container", "i/o",  "ram",
+                                        "rom",       "romd", "ramd"};
+
+    return names[kind];
+}
+
+/*
+ * Hash index.
+ */
+
+uint64_t mt_hash_str(const char *s)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 0x100000001b3ull;
+    }
+    return h ^ (h >> 29);
+}
+
+static void index_link(struct mt_index *ix, int id)
+{
+    size_t b = (size_t)ix->hv[id] & (ix->nb - 1);
+
+    ix->next[id] = -1;
+    if (ix->tail[b] < 0) {
+        ix->head[b] = id;
+    } else {
+        ix->next[ix->tail[b]] = id;
+    }
+    ix->tail[b] = id;
+}
+
+static int index_rehash(struct mt_index *ix, size_t nb)
+{
+    int *head = malloc(nb * sizeof(*head));
+    int *tail = malloc(nb * sizeof(*tail));
+
+    if (!head || !tail) {
+        free(head);
+        free(tail);
+        return -1;
+    }
+    free(ix->head);
+    free(ix->tail);
+    ix->head = head;
+    ix->tail = tail;
+    ix->nb = nb;
+    for (size_t b = 0; b < nb; b++) {
+        head[b] = tail[b] = -1;
+    }
+    for (int i = 0; i < ix->n; i++) {
+        index_link(ix, ix->ids[i]);
+    }
+    return 0;
+}
+
+int mt_index_add(struct mt_index *ix, int id, uint64_t h)
+{
+    if (id < 0) {
+        return -1;
+    }
+    if (id >= ix->idcap) {
+        int ncap = ix->idcap ? ix->idcap : 64;
+
+        while (ncap <= id) {
+            ncap *= 2;
+        }
+        int *nx = realloc(ix->next, (size_t)ncap * sizeof(*nx));
+
+        if (!nx) {
+            return -1;
+        }
+        ix->next = nx;
+        uint64_t *nh = realloc(ix->hv, (size_t)ncap * sizeof(*nh));
+
+        if (!nh) {
+            return -1;
+        }
+        ix->hv = nh;
+        ix->idcap = ncap;
+    }
+    if (grow(&ix->ids, &ix->ncap, ix->n, sizeof(*ix->ids)) < 0) {
+        return -1;
+    }
+    ix->ids[ix->n++] = id;
+    ix->hv[id] = h;
+    if ((size_t)ix->n > ix->nb) {
+        return index_rehash(ix, ix->nb ? ix->nb * 4 : 64);
+    }
+    index_link(ix, id);
+    return 0;
+}
+
+int mt_index_first(const struct mt_index *ix, uint64_t h)
+{
+    if (!ix->nb) {
+        return -1;
+    }
+    for (int i = ix->head[(size_t)h & (ix->nb - 1)]; i >= 0; i = ix->next[i]) {
+        if (ix->hv[i] == h) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+int mt_index_next(const struct mt_index *ix, int id)
+{
+    for (int i = ix->next[id]; i >= 0; i = ix->next[i]) {
+        if (ix->hv[i] == ix->hv[id]) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+void mt_index_free(struct mt_index *ix)
+{
+    free(ix->head);
+    free(ix->tail);
+    free(ix->next);
+    free(ix->hv);
+    free(ix->ids);
+    memset(ix, 0, sizeof(*ix));
 }
 
 /*
@@ -323,28 +355,193 @@ static bool strip_suffix(char *s, const char *suffix)
     return false;
 }
 
-/* Parse the TYPE token (between ", " and "): "). */
-static bool lex_type(struct node *nd, const char *tok)
+/*
+ * Strip one `-o` owner suffix (` owner:{...}` or ` parent:{...}`) from the
+ * end of @s. Returns whether one was there.
+ */
+static bool strip_owner(char *s)
+{
+    size_t n = strlen(s);
+    char *open;
+
+    if (n == 0 || s[n - 1] != '}') {
+        return false;
+    }
+    s[n - 1] = '\0';
+    open = strrchr(s, '{');
+    s[n - 1] = '}';
+    if (!open || strchr(open, '}') != s + n - 1) {
+        return false;
+    }
+    if (open - s >= 7 && !strncmp(open - 7, " owner:", 7)) {
+        open[-7] = '\0';
+        return true;
+    }
+    if (open - s >= 8 && !strncmp(open - 8, " parent:", 8)) {
+        open[-8] = '\0';
+        return true;
+    }
+    return false;
+}
+
+/* Units of a tree drawing: one ASCII byte or one 3-byte box character. */
+enum unit {
+    U_SPACE,
+    U_BAR,    /* | or │ */
+    U_TEE,    /* ├ (a branch, never a column) */
+    U_LAST,   /* ` or └ */
+    U_DASH,   /* - or ─ */
+    U_HEX,    /* the START of the range */
+    U_OTHER,
+};
+
+static enum unit next_unit(const char **pp)
+{
+    const unsigned char *p = (const unsigned char *)*pp;
+
+    if (p[0] == 0xe2 && p[1] == 0x94) {
+        static const struct {
+            unsigned char b;
+            enum unit u;
+        } box[] = {{0x82, U_BAR}, {0x9c, U_TEE}, {0x94, U_LAST}, {0x80, U_DASH}};
+
+        for (size_t i = 0; i < sizeof(box) / sizeof(box[0]); i++) {
+            if (p[2] == box[i].b) {
+                *pp += 3;
+                return box[i].u;
+            }
+        }
+        return U_OTHER;
+    }
+    *pp += 1;
+    switch (p[0]) {
+    case ' ':
+        return U_SPACE;
+    case '|':
+        return U_BAR;
+    case '`':
+        return U_LAST;
+    case '-':
+        return U_DASH;
+    default:
+        *pp -= 1;
+        return hexval((char)p[0]) >= 0 ? U_HEX : U_OTHER;
+    }
+}
+
+/*
+ * The depth of a region line from its indentation: 2 spaces per level
+ * (level 1 at 2 spaces), or the proposed tree drawing, where every level
+ * is a cell of W columns (W = 3 or 4): columns `|` / `│` / blank, then the
+ * branch `|-- `, `` `-- ``, `├── ` or `└── ` (`|- `, `` `- `` for W = 3);
+ * the root's cell is its branch. The first region line of the file fixes
+ * the style (d->style_width: 2 for spaces, 1 for a drawing whose W is not
+ * known yet, else W). Advances *@pp past the prefix; returns the level, or
+ * 0 after a message.
+ */
+static unsigned lex_indent(struct mtree_dump *d, char **pp, unsigned line)
+{
+    const char *q = *pp;
+    unsigned cells = 0;
+
+    if (d->style_width == 0) {
+        d->style_width = (q[0] == ' ' && q[1] == ' ' && hexval(q[2]) >= 0)
+                             ? 2
+                             : 1;
+        d->style_line = line;
+    }
+    if (d->style_width == 2) {
+        size_t sp = 0;
+
+        while (q[sp] == ' ') {
+            sp++;
+        }
+        if (sp == 0 || sp % 2 || hexval(q[sp]) < 0) {
+            goto bad;
+        }
+        *pp += sp;
+        return (unsigned)(sp / 2);
+    }
+    for (;;) {
+        const char *r = q, *r2;
+        enum unit u = next_unit(&r), u2;
+
+        r2 = r;
+        u2 = (u == U_HEX || u == U_OTHER) ? U_OTHER : next_unit(&r2);
+        if (u == U_TEE || u == U_LAST || (u == U_BAR && u2 == U_DASH)) {
+            int dashes = 0;
+
+            for (;;) {
+                const char *t = r;
+
+                if (next_unit(&t) != U_DASH) {
+                    break;
+                }
+                r = t;
+                dashes++;
+            }
+            if (dashes == 0 || *r != ' ' || hexval(r[1]) < 0) {
+                goto bad;
+            }
+            if (d->style_width == 1) {
+                d->style_width = dashes + 2;
+            }
+            if (dashes + 2 != d->style_width) {
+                goto bad;
+            }
+            *pp = (char *)r + 1;
+            return cells + 1;
+        }
+        if ((u != U_BAR && u != U_SPACE) || d->style_width < 3) {
+            goto bad;
+        }
+        q = r;
+        for (int k = 1; k < d->style_width; k++, q++) {
+            if (*q != ' ') {
+                goto bad;
+            }
+        }
+        cells++;
+    }
+bad:
+    fail(d, line,
+         "an indentation of 2, 4, 6, ... spaces or a tree drawing "
+         "(`|-- `, `` `-- ``, `├── `, `└── `, `│   `) before a region line, "
+         "in the style of line %u",
+         d->style_line);
+    return 0;
+}
+
+/* Parse the TYPE token; @tok is NUL-terminated. */
+static bool lex_type(struct mtree_node *nd, const char *tok, bool *rw_flags)
 {
     static const struct {
         const char *name;
-        enum ntype type;
-    } types[] = {
-        {"container", T_CONTAINER},
-        {"i/o", T_IO},
-        {"ram", T_RAM},
-        {"rom", T_ROM},
-        {"romd", T_ROMD},
-        {"ramd", T_RAMD},
+        enum mtree_kind kind;
+    } kinds[] = {
+        {"container", MT_CONTAINER},
+        {"i/o", MT_IO},
+        {"ram", MT_RAM},
+        {"rom", MT_ROM},
+        {"romd", MT_ROMD},
+        {"ramd", MT_RAMD},
     };
 
+    /* Old QEMU: romd-mode and writable flags instead of a type. */
+    if (strlen(tok) == 2 && (tok[0] == 'R' || tok[0] == '-') &&
+        (tok[1] == 'W' || tok[1] == '-')) {
+        *rw_flags = true;
+        nd->kind = !strcmp(tok, "R-") ? MT_ROM : MT_IO;
+        return true;
+    }
+    *rw_flags = false;
     nd->nv = !strncmp(tok, "nv-", 3);
     if (nd->nv) {
         tok += 3;
     }
-    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
-        if (!strcmp(tok, types[i].name)) {
-            nd->type = types[i].type;
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        if (!strcmp(tok, kinds[i].name)) {
+            nd->kind = kinds[i].kind;
             return true;
         }
     }
@@ -352,81 +549,120 @@ static bool lex_type(struct node *nd, const char *tok)
 }
 
 /*
- * Parse one region line into @nd (level, range, prio, type, name or alias
- * body). Alias bodies are split into NAME and TARGET later, once every
+ * Parse one region line @s (the line at @s in the original text @text) into
+ * @nd. Alias bodies are split into NAME and TARGET later, once every
  * section name is known; until then nd->name holds "NAME @TARGET".
  */
-static int parse_region_line(struct imp *im, char *s, unsigned line,
-                             struct node *nd)
+static int parse_region_line(struct mtree_dump *d, char *text, char *s,
+                             unsigned line, struct mtree_node *nd,
+                             int *attr_style)
 {
     char *p = s, *tok, *body;
-    size_t sp = 0;
+    bool rw;
 
     memset(nd, 0, sizeof(*nd));
     nd->line = line;
-    lex_lit(&p, "[DETECTED OVERFLOW!] ");
-    while (p[sp] == ' ') {
-        sp++;
+    nd->line_off = (size_t)(s - text);
+    if (lex_lit(&p, "[DETECTED OVERFLOW!] ")) {
+        return fail(d, line,
+                    "a region that ends below 2^64 (QEMU marked this "
+                    "line [DETECTED OVERFLOW!])");
     }
-    if (sp == 0 || sp % 2) {
-        return fail(im, line,
-                    "an indentation of 2, 4, 6, ... spaces "
-                    "before a region line");
+    nd->level = lex_indent(d, &p, line);
+    if (nd->level == 0) {
+        return -1;
     }
-    nd->level = (unsigned)(sp / 2);
-    p += sp;
     if (!lex_hex(&p, &nd->start) || !lex_lit(&p, "-")) {
-        return fail(im, line, "START-END as 16-digit hex numbers");
+        return fail(d, line, "START-END as 16-digit hex numbers");
     }
     if (!lex_hex(&p, &nd->end)) {
-        return fail(im, line, "a 16-digit hex END after START-");
+        return fail(d, line, "a 16-digit hex END after START-");
     }
     if (nd->end < nd->start) {
-        return fail(im, line, "END >= START in the range");
+        return fail(d, line, "END >= START in the range");
     }
     nd->size = (gm_u128)nd->end - nd->start + 1;
     if (!lex_lit(&p, " (prio ") || !lex_int(&p, &nd->prio)) {
-        return fail(im, line,
+        return fail(d, line,
                     "` (prio N, TYPE): ` after the range, with "
                     "N a 32-bit integer");
     }
     if (!lex_lit(&p, ", ")) {
-        return fail(im, line, "`, TYPE` after the priority");
+        return fail(d, line, "`, TYPE` after the priority");
     }
     tok = p;
-    p = strstr(p, "): ");
-    if (!p) {
-        return fail(im, line, "`): NAME` after the type");
+    p += strcspn(p, ",)");
+    nd->type_off = (size_t)(tok - text);
+    nd->type_len = (size_t)(p - tok);
+    if (*p == ',') {
+        int order;
+
+        *p++ = '\0';
+        if (!lex_lit(&p, " order ") || !lex_int(&p, &order) || order < 1) {
+            return fail(d, line,
+                        "`, order K` (K = 1, 2, ...) or `)` after the type");
+        }
+        nd->order = (unsigned)order;
     }
-    *p = '\0';
-    body = p + 3;
-    if (!lex_type(nd, tok)) {
-        return fail(im, line,
+    nd->type_end = (size_t)(p - text);
+    if (!lex_lit(&p, "): ")) {
+        return fail(d, line, "`): NAME` after the type");
+    }
+    tok[nd->type_len] = '\0';
+    body = p;
+    if (!lex_type(nd, tok, &rw)) {
+        return fail(d, line,
                     "a type among ram, rom, romd, ramd, i/o, "
-                    "container (optionally nv-), not `%s`",
+                    "container (optionally nv-), or QEMU's old RW, R-, "
+                    "-W, --, not `%s`",
                     tok);
+    }
+    if (*attr_style == 0) {
+        *attr_style = rw ? 2 : 1;
+        d->format |= rw ? MTF_RW_FLAGS : 0;
+    } else if (*attr_style != (rw ? 2 : 1)) {
+        return fail(d, line,
+                    "the same kind of attributes on every line (type "
+                    "names or QEMU's old RW flags), not `%s`",
+                    tok);
+    }
+    if (d->format & MTF_OWNERS) {
+        bool any = false;
+
+        while (strip_owner(body)) {
+            any = true;
+        }
+        if (!any && !strip_suffix(body, " orphan")) {
+            return fail(d, line,
+                        "an ` owner:{...}`, ` parent:{...}` or ` orphan` "
+                        "suffix, as `info mtree -o` prints on every line");
+        }
     }
     nd->disabled = strip_suffix(body, " [disabled]");
     nd->name = body;
     if (!strncmp(body, "alias ", 6)) {
         char *range = strrchr(body, ' ');
         char *q = range ? range + 1 : NULL;
+        uint64_t offend;
 
         if (range && range > body + 5 && strstr(body + 6, " @") &&
-            lex_hex(&q, &nd->off) && lex_lit(&q, "-") &&
-            lex_hex(&q, &nd->offend) && *q == '\0') {
+            lex_hex(&q, &nd->off) && lex_lit(&q, "-") && lex_hex(&q, &offend) &&
+            *q == '\0') {
             *range = '\0';
             nd->alias = true;
             nd->name = body + 6; /* "NAME @TARGET", split later */
-            nd->rom_token = nd->type == T_ROM;
-            if (nd->offend != nd->off + (uint64_t)(nd->size - 1) &&
-                !(nd->size == 1 && nd->offend == nd->off)) {
-                return fail(im, line,
+            nd->rom_token = nd->kind == MT_ROM && !rw;
+            if (offend != nd->off + (uint64_t)(nd->size - 1) &&
+                !(nd->size == 1 && offend == nd->off)) {
+                return fail(d, line,
                             "the alias range OFF-OFFEND to be "
                             "as long as START-END");
             }
+            if (nd->size > GM_SIZE_2_64 - nd->off) {
+                return fail(d, line, "an alias window that ends below 2^64");
+            }
         } else if (strstr(body + 6, " @")) {
-            return fail(im, line,
+            return fail(d, line,
                         "`alias NAME @TARGET OFF-OFFEND` with "
                         "OFF and OFFEND 16-digit hex numbers");
         }
@@ -434,55 +670,126 @@ static int parse_region_line(struct imp *im, char *s, unsigned line,
     return 0;
 }
 
-static struct node *new_node(struct imp *im)
+static struct mtree_node *new_node(struct mtree_dump *d)
 {
-    if (grow(&im->nodes, &im->ncap, im->nn, sizeof(*im->nodes)) < 0) {
+    if (grow(&d->nodes, &d->ncap, d->nn, sizeof(*d->nodes)) < 0) {
         return NULL;
     }
-    return &im->nodes[im->nn++];
+    return &d->nodes[d->nn++];
 }
 
-static struct tree *new_tree(struct imp *im, unsigned line, bool section)
+static struct mtree_tree *new_tree(struct mtree_dump *d, unsigned line,
+                                   bool section)
 {
-    struct tree *t;
+    struct mtree_tree *t;
 
-    if (grow(&im->trees, &im->tcap, im->nt, sizeof(*im->trees)) < 0) {
+    if (grow(&d->trees, &d->tcap, d->nt, sizeof(*d->trees)) < 0) {
         return NULL;
     }
-    t = &im->trees[im->nt++];
+    t = &d->trees[d->nt++];
     memset(t, 0, sizeof(*t));
     t->line = line;
     t->section = section;
     t->root = -1;
-    t->first_as = im->nas;
+    t->first_as = d->nas;
     return t;
 }
 
-static int add_as_name(struct imp *im, char *name, unsigned line)
+static int add_as_name(struct mtree_dump *d, char *name, unsigned line)
 {
-    if (grow(&im->as_names, &im->ascap, im->nas, sizeof(*im->as_names)) < 0) {
-        return -1;
-    }
-    /* as_lines grows with the same capacity. */
-    unsigned *nl = realloc(im->as_lines, (size_t)im->ascap * sizeof(*nl));
+    int cap = d->ascap;
 
-    if (!nl) {
+    if (grow(&d->as_names, &cap, d->nas, sizeof(*d->as_names)) < 0) {
         return -1;
     }
-    im->as_lines = nl;
-    im->as_names[im->nas] = name;
-    im->as_lines[im->nas] = line;
-    im->nas++;
+    if (cap != d->ascap) {
+        unsigned *nl = realloc(d->as_lines, (size_t)cap * sizeof(*nl));
+
+        if (!nl) {
+            return -1;
+        }
+        d->as_lines = nl;
+        d->ascap = cap;
+    }
+    d->as_names[d->nas] = name;
+    d->as_lines[d->nas] = line;
+    d->nas++;
+    return 0;
+}
+
+/* Whether `-o` owner suffixes appear anywhere in the text. */
+static bool has_owners(const char *text, size_t len)
+{
+    return memmem(text, len, " owner:{", 8) || memmem(text, len, " parent:{", 9);
+}
+
+/* Attach @nd (a region line of tree @cur) to its parent and store it. */
+static int add_line(struct mtree_dump *d, int cur, struct mtree_node *nd)
+{
+    struct mtree_tree *t = &d->trees[cur];
+    struct mtree_node *slot;
+
+    nd->tree = cur;
+    nd->parent = -1;
+    nd->target_sec = -1;
+    if (t->root < 0) {
+        if (nd->level != 1) {
+            return fail(d, nd->line,
+                        "the root region of the tree at 2 spaces of "
+                        "indentation (or the first cell of the drawing)");
+        }
+    } else {
+        int prev = d->nn - 1;
+
+        if (nd->level == 1) {
+            return fail(d, nd->line,
+                        "a single root per tree (a new tree needs a blank "
+                        "line and a header)");
+        }
+        if (nd->level > d->nodes[prev].level + 1) {
+            return fail(d, nd->line,
+                        "at most one level deeper than line %u",
+                        d->nodes[prev].line);
+        }
+        nd->parent = d->stack[nd->level - 1];
+        if (d->nodes[nd->parent].alias) {
+            return fail(d, nd->line, "no subregion under the alias of line %u",
+                        d->nodes[nd->parent].line);
+        }
+        if (nd->start < d->nodes[nd->parent].start) {
+            return fail(d, nd->line,
+                        "a START not below the START of its parent (line %u)",
+                        d->nodes[nd->parent].line);
+        }
+    }
+    if (grow(&d->stack, &d->stackcap, (int)nd->level + 1, sizeof(int)) < 0) {
+        return oom(d, nd->line);
+    }
+    slot = new_node(d);
+    if (!slot) {
+        return oom(d, nd->line);
+    }
+    *slot = *nd;
+    slot->obj = d->nn - 1;
+    d->stack[nd->level] = d->nn - 1;
+    if (t->root < 0) {
+        t->root = d->nn - 1;
+    }
     return 0;
 }
 
 /* Split the text into trees and nodes. */
-static int parse(struct imp *im, char *text, size_t len)
+static int parse(struct mtree_dump *d, char *text, size_t len)
 {
     char *p = text, *end = text + len;
     unsigned line = 0;
     int cur = -1; /* open tree, -1 between trees */
+    int attr_style = 0;
+    bool multi = false; /* a group with two or more spaces */
 
+    if (has_owners(text, len)) {
+        d->format |= MTF_OWNERS;
+    }
     while (p < end) {
         char *nl = memchr(p, '\n', (size_t)(end - p));
         char *s = p;
@@ -491,18 +798,16 @@ static int parse(struct imp *im, char *text, size_t len)
         p = nl ? nl + 1 : end;
         line++;
         if (memchr(s, '\0', n)) {
-            return fail(im, line, "text, not a NUL byte");
+            return fail(d, line, "text, not a NUL byte");
         }
         s[n] = '\0'; /* the '\n', or one past the end (see caller) */
         if (n && s[n - 1] == '\r') {
             s[--n] = '\0';
         }
         if (n == 0) {
-            if (cur >= 0 && im->trees[cur].root < 0) {
-                return fail(im, line,
-                            "a region line after the header of "
-                            "line %u",
-                            im->trees[cur].line);
+            if (cur >= 0 && d->trees[cur].root < 0) {
+                return fail(d, line, "a region line after the header of line %u",
+                            d->trees[cur].line);
             }
             cur = -1;
             continue;
@@ -511,135 +816,109 @@ static int parse(struct imp *im, char *text, size_t len)
             !strncmp(s, "memory-region: ", 15)) {
             bool section = s[0] == 'm';
 
-            if (cur >= 0 && im->trees[cur].root < 0 &&
-                (section || im->trees[cur].section)) {
-                return fail(im, line,
-                            "a region line after the header of "
-                            "line %u",
-                            im->trees[cur].line);
+            if (cur >= 0 && d->trees[cur].root < 0 &&
+                (section || d->trees[cur].section)) {
+                return fail(d, line, "a region line after the header of line %u",
+                            d->trees[cur].line);
             }
-            if (cur < 0 || im->trees[cur].root >= 0) {
-                struct tree *t = new_tree(im, line, section);
-
-                if (!t) {
-                    return oom(im, line);
+            if (cur < 0 || d->trees[cur].root >= 0) {
+                if (!new_tree(d, line, section)) {
+                    return oom(d, line);
                 }
-                cur = im->nt - 1;
+                cur = d->nt - 1;
             }
             if (section) {
-                im->trees[cur].secname = s + 15;
+                d->trees[cur].secname = s + 15;
             } else {
-                if (add_as_name(im, s + 15, line) < 0) {
-                    return oom(im, line);
+                if (add_as_name(d, s + 15, line) < 0) {
+                    return oom(d, line);
                 }
-                im->trees[cur].nas++;
+                d->trees[cur].nas++;
+                multi |= d->trees[cur].nas > 1;
             }
             continue;
         }
         if (cur < 0) {
-            return fail(im, line,
-                        "`address-space: NAME`, `memory-region: "
-                        "NAME` or a blank line");
+            return fail(d, line,
+                        "`address-space: NAME`, `memory-region: NAME` or a "
+                        "blank line");
         }
 
-        struct node nd;
-        struct tree *t = &im->trees[cur];
+        struct mtree_node nd;
 
-        if (parse_region_line(im, s, line, &nd) < 0) {
+        if (parse_region_line(d, text, s, line, &nd, &attr_style) < 0 ||
+            add_line(d, cur, &nd) < 0) {
             return -1;
         }
-        nd.tree = cur;
-        nd.parent = -1;
-        nd.target_sec = -1;
-        if (t->root < 0) {
-            if (nd.level != 1) {
-                return fail(im, line,
-                            "the root region of the tree at 2 "
-                            "spaces of indentation");
-            }
-        } else {
-            int prev = im->nn - 1;
-
-            if (nd.level == 1) {
-                return fail(im, line,
-                            "a single root per tree (a new tree "
-                            "needs a blank line and a header)");
-            }
-            if (nd.level > im->nodes[prev].level + 1) {
-                return fail(im, line,
-                            "at most %u spaces of indentation "
-                            "(one level below line %u)",
-                            2 * (im->nodes[prev].level + 1),
-                            im->nodes[prev].line);
-            }
-            while (im->nodes[prev].level >= nd.level) {
-                prev = im->nodes[prev].parent;
-            }
-            if (im->nodes[prev].alias) {
-                return fail(im, line,
-                            "no subregion under the alias of line "
-                            "%u",
-                            im->nodes[prev].line);
-            }
-            if (nd.start < im->nodes[prev].start) {
-                return fail(im, line,
-                            "a START not below the START of its "
-                            "parent (line %u)",
-                            im->nodes[prev].line);
-            }
-            nd.parent = prev;
-        }
-        struct node *slot = new_node(im);
-
-        if (!slot) {
-            return oom(im, line);
-        }
-        *slot = nd;
-        slot->obj = im->nn - 1;
-        if (t->root < 0) {
-            t->root = im->nn - 1;
-        }
     }
-    if (cur >= 0 && im->trees[cur].root < 0) {
-        return fail(im, line + 1,
-                    "a region line after the header of line "
-                    "%u (not the end of the file)",
-                    im->trees[cur].line);
+    if (cur >= 0 && d->trees[cur].root < 0) {
+        return fail(d, line + 1,
+                    "a region line after the header of line %u (not the end "
+                    "of the file)",
+                    d->trees[cur].line);
     }
-    if (im->nt == 0) {
-        return fail(im, 1, "`address-space: NAME` (no tree in the file)");
+    if (d->nt == 0) {
+        return fail(d, 1, "`address-space: NAME` (no tree in the file)");
     }
-    for (int i = im->nn - 1; i >= 0; i--) {
+    if (d->nas == 0) {
+        /* As a board file must: a machine nobody can see prints nothing. */
+        return fail(d, 1, "at least one `address-space: NAME` section");
+    }
+    if (!multi && d->nas > 1) {
+        d->format |= MTF_UNGROUPED;
+    }
+    if (d->style_width != 2) {
+        d->format |= MTF_TREE_DRAWING;
+    }
+    for (int i = d->nn - 1; i >= 0; i--) {
         int j = i + 1;
 
-        while (j < im->nn && im->nodes[j].tree == im->nodes[i].tree &&
-               im->nodes[j].level > im->nodes[i].level) {
-            j = im->nodes[j].end_idx;
+        while (j < d->nn && d->nodes[j].tree == d->nodes[i].tree &&
+               d->nodes[j].level > d->nodes[i].level) {
+            j = d->nodes[j].end_idx;
         }
-        im->nodes[i].end_idx = j;
+        d->nodes[i].end_idx = j;
+    }
+    return 0;
+}
+
+/*
+ * Sections by name.
+ */
+
+static int index_sections(struct mtree_dump *d, struct mt_index *ix)
+{
+    for (int t = 0; t < d->nt; t++) {
+        if (d->trees[t].section &&
+            mt_index_add(ix, t, mt_hash_str(d->trees[t].secname)) < 0) {
+            return oom(d, d->trees[t].line);
+        }
     }
     return 0;
 }
 
 /* Index of the first section named @name, or -1. */
-static int find_section(struct imp *im, const char *name, int limit)
+static int find_section(struct mtree_dump *d, const struct mt_index *ix,
+                        const char *name)
 {
-    for (int i = 0; i < im->nt && i < limit; i++) {
-        if (im->trees[i].section && !strcmp(im->trees[i].secname, name)) {
-            return i;
+    for (int t = mt_index_first(ix, mt_hash_str(name)); t >= 0;
+         t = mt_index_next(ix, t)) {
+        if (!strcmp(d->trees[t].secname, name)) {
+            return t;
         }
     }
     return -1;
 }
 
 /* Split "NAME @TARGET", preferring a split whose TARGET is a section. */
-static void split_alias(struct imp *im, struct node *nd)
+static void split_alias(struct mtree_dump *d, const struct mt_index *ix,
+                        struct mtree_node *nd)
 {
     char *body = nd->name, *best = NULL;
 
     for (char *q = strstr(body, " @"); q; q = strstr(q + 1, " @")) {
         best = q;
-        if (find_section(im, q + 2, im->nt) >= 0) {
+        if (find_section(d, ix, q + 2) >= 0) {
             break;
         }
     }
@@ -651,78 +930,97 @@ static void split_alias(struct imp *im, struct node *nd)
 /*
  * Resolve every alias's target section by replaying QEMU's discovery: the
  * queue of sections fills in document order as aliases meet new targets.
+ * A target already queued, or one the replay cannot follow, is the first
+ * section of that name (sections are found through a hash index).
  */
-static int resolve_targets(struct imp *im)
+static int resolve_targets(struct mtree_dump *d, const struct mt_index *ix)
 {
-    int *secs = malloc(((size_t)im->nt + 1) * sizeof(*secs));
-    int m = 0, k = 0, rc = 0;
+    int k = 0; /* next section expected in the queue */
 
-    if (!secs) {
-        return oom(im, 1);
-    }
-    for (int i = 0; i < im->nt; i++) {
-        if (im->trees[i].section) {
-            secs[m++] = i;
-        }
+    while (k < d->nt && !d->trees[k].section) {
+        k++;
     }
     /* Group trees come first in the walk, then the sections in order. */
-    for (int pass = 0; pass < 2 && !rc; pass++) {
-        for (int i = 0; i < im->nn && !rc; i++) {
-            struct node *nd = &im->nodes[i];
-            int j;
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < d->nn; i++) {
+            struct mtree_node *nd = &d->nodes[i];
 
-            if (im->trees[nd->tree].section != (pass == 1) || !nd->alias) {
+            if (d->trees[nd->tree].section != (pass == 1) || !nd->alias) {
                 continue;
             }
-            if (k < m && !strcmp(im->trees[secs[k]].secname, nd->target)) {
-                nd->target_sec = secs[k++];
-                continue;
-            }
-            for (j = 0; j < k; j++) {
-                if (!strcmp(im->trees[secs[j]].secname, nd->target)) {
-                    break;
+            if (k < d->nt && !strcmp(d->trees[k].secname, nd->target)) {
+                nd->target_sec = k++;
+                while (k < d->nt && !d->trees[k].section) {
+                    k++;
                 }
-            }
-            if (j < k) {
-                nd->target_sec = secs[j];
                 continue;
             }
-            nd->target_sec = find_section(im, nd->target, im->nt);
+            nd->target_sec = find_section(d, ix, nd->target);
             if (nd->target_sec < 0) {
-                rc = fail(im, nd->line,
-                          "a `memory-region: %s` section for "
-                          "the alias target `%s`",
-                          nd->target, nd->target);
+                return fail(d, nd->line,
+                            "a `memory-region: %s` section for the alias "
+                            "target `%s`",
+                            nd->target, nd->target);
             }
         }
     }
-    free(secs);
-    return rc;
+    return 0;
 }
 
-static uint64_t own_addr(struct imp *im, int i)
-{
-    int p = im->nodes[i].parent;
+/*
+ * Binding tree roots to the lines they also appear as.
+ */
 
-    return p < 0 ? im->nodes[i].start : im->nodes[i].start - im->nodes[p].start;
+static uint64_t own_addr(const struct mtree_dump *d, int i)
+{
+    int p = d->nodes[i].parent;
+
+    return p < 0 ? d->nodes[i].start : d->nodes[i].start - d->nodes[p].start;
+}
+
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+    h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+    h *= 0xff51afd7ed558ccdull;
+    return h ^ (h >> 33);
+}
+
+/* A node's own fields, as same_subtree() compares them. */
+static uint64_t node_hash(const struct mtree_node *x)
+{
+    uint64_t h = mt_hash_str(x->name);
+
+    h = mix(h, (uint64_t)x->size);
+    h = mix(h, (uint64_t)(x->size >> 64));
+    h = mix(h, (uint64_t)(uint32_t)x->prio);
+    h = mix(h, (uint64_t)x->kind << 8 | (uint64_t)x->nv << 4 |
+                   (uint64_t)x->disabled << 2 | (uint64_t)x->alias << 1 |
+                   (uint64_t)x->rom_token);
+    h = mix(h, x->order);
+    if (x->alias) {
+        h = mix(h, x->off);
+        h = mix(h, mt_hash_str(x->target));
+    }
+    return h;
 }
 
 /* Whether the subtrees at @a and @b print alike (relative addresses). */
-static bool same_subtree(struct imp *im, int a, int b)
+static bool same_subtree(const struct mtree_dump *d, int a, int b)
 {
-    int n = im->nodes[a].end_idx - a;
+    int n = d->nodes[a].end_idx - a;
 
-    if (im->nodes[b].end_idx - b != n || own_addr(im, a) != own_addr(im, b)) {
+    if (d->nodes[b].end_idx - b != n || own_addr(d, a) != own_addr(d, b)) {
         return false;
     }
     for (int k = 0; k < n; k++) {
-        const struct node *x = &im->nodes[a + k], *y = &im->nodes[b + k];
+        const struct mtree_node *x = &d->nodes[a + k], *y = &d->nodes[b + k];
 
-        if (x->level - im->nodes[a].level != y->level - im->nodes[b].level ||
-            x->start - im->nodes[a].start != y->start - im->nodes[b].start ||
-            x->size != y->size || x->prio != y->prio || x->type != y->type ||
+        if (x->level - d->nodes[a].level != y->level - d->nodes[b].level ||
+            x->start - d->nodes[a].start != y->start - d->nodes[b].start ||
+            x->size != y->size || x->prio != y->prio || x->kind != y->kind ||
             x->nv != y->nv || x->disabled != y->disabled ||
-            x->alias != y->alias || strcmp(x->name, y->name)) {
+            x->alias != y->alias || x->rom_token != y->rom_token ||
+            x->order != y->order || strcmp(x->name, y->name)) {
             return false;
         }
         if (x->alias && (x->off != y->off || strcmp(x->target, y->target))) {
@@ -732,87 +1030,658 @@ static bool same_subtree(struct imp *im, int a, int b)
     return true;
 }
 
-static void bind_subtree(struct imp *im, int dst, int src)
+/* Nodes by structural key, then document order (qsort_r). */
+static int cmp_by_key(const void *a, const void *b, void *arg)
 {
-    for (int k = 0; k < im->nodes[dst].end_idx - dst; k++) {
-        im->nodes[dst + k].obj = im->nodes[src + k].obj;
+    const uint64_t *key = arg;
+    int x = *(const int *)a, y = *(const int *)b;
+
+    if (key[x] != key[y]) {
+        return key[x] < key[y] ? -1 : 1;
     }
+    return (x > y) - (x < y);
 }
 
-static int tree_size(struct imp *im, int t)
+static int tree_size(const struct mtree_dump *d, int t)
 {
-    int r = im->trees[t].root;
+    int r = d->trees[t].root;
 
-    return im->nodes[r].end_idx - r;
+    return d->nodes[r].end_idx - r;
 }
 
 /* Larger trees first; among equal sizes groups, then document order. */
-static int cmp_tree(struct imp *im, int a, int b)
+static int cmp_tree(const void *a, const void *b, void *arg)
 {
-    if (tree_size(im, a) != tree_size(im, b)) {
-        return tree_size(im, a) > tree_size(im, b) ? -1 : 1;
+    const struct mtree_dump *d = arg;
+    int x = *(const int *)a, y = *(const int *)b;
+
+    if (tree_size(d, x) != tree_size(d, y)) {
+        return tree_size(d, x) > tree_size(d, y) ? -1 : 1;
     }
-    if (im->trees[a].section != im->trees[b].section) {
-        return im->trees[a].section ? 1 : -1;
+    if (d->trees[x].section != d->trees[y].section) {
+        return d->trees[x].section ? 1 : -1;
     }
-    return a < b ? -1 : 1;
+    return (x > y) - (x < y);
 }
 
 /*
  * Decide which tree roots stand for regions printed elsewhere. A root binds
  * to the first node (document order) of another tree with the same name
- * and structure: a group root only to an inner node (an address space's
- * root may sit inside another space's tree), a section root to an inner
+ * and structure: a group root only to an inner node (or, in an old
+ * ungrouped dump, to an earlier group root), a section root to an inner
  * node or a group root. No region is claimed by two group roots or by two
  * sections, since QEMU prints each group and each section once. Trees are
- * taken largest first, so the node bound to is already final (an inner
- * node's tree is larger than the subtree; a group root is taken before a
- * section of its size).
+ * taken largest first, so the node bound to is already final.
+ *
+ * Candidates are sorted by a structural hash (own fields, then each
+ * child's offset and hash, computed bottom-up), so each tree looks at the
+ * nodes of its own shape only; per shape, one cursor per kind of tree
+ * skips the nodes that can no longer be taken.
  */
-static int bind_roots(struct imp *im)
+static int bind_roots(struct mtree_dump *d)
 {
-    int *order = malloc(((size_t)im->nt + 1) * sizeof(*order));
-    bool *claim = calloc(2 * ((size_t)im->nn + 1), sizeof(*claim));
+    size_t nn = (size_t)d->nn + 1;
+    uint64_t *key = malloc(nn * sizeof(*key));
+    int *sorted = malloc(nn * sizeof(*sorted));
+    int *order = malloc(((size_t)d->nt + 1) * sizeof(*order));
+    int *cursor = malloc(2 * nn * sizeof(*cursor));
+    bool *claim = calloc(2 * nn, sizeof(*claim));
+    int rc = 0;
 
-    if (!order || !claim) {
-        free(order);
-        free(claim);
-        return oom(im, 1);
+    if (!key || !sorted || !order || !cursor || !claim) {
+        rc = oom(d, 1);
+        goto out;
     }
-    for (int t = 0; t < im->nt; t++) {
-        int j = t;
+    /* Bottom-up structural hashes: children follow their parent. */
+    for (int i = d->nn - 1; i >= 0; i--) {
+        uint64_t h = node_hash(&d->nodes[i]);
 
-        /* Insertion sort: there are few trees. */
-        while (j > 0 && cmp_tree(im, order[j - 1], t) > 0) {
-            order[j] = order[j - 1];
-            j--;
+        for (int c = i + 1; c < d->nodes[i].end_idx; c = d->nodes[c].end_idx) {
+            h = mix(h, d->nodes[c].start - d->nodes[i].start);
+            h = mix(h, key[c]);
         }
-        order[j] = t;
+        key[i] = h;
     }
-    for (int i = 0; i < im->nt; i++) {
-        int t = order[i], r = im->trees[t].root;
-        bool section = im->trees[t].section;
-        bool *claimed = claim + (section ? im->nn : 0);
+    /* The key of a candidate also holds its own address. */
+    for (int i = 0; i < d->nn; i++) {
+        key[i] = mix(key[i], own_addr(d, i));
+        sorted[i] = i;
+    }
+    for (int t = 0; t < d->nt; t++) {
+        order[t] = t;
+    }
+    qsort_r(sorted, (size_t)d->nn, sizeof(*sorted), cmp_by_key, key);
+    qsort_r(order, (size_t)d->nt, sizeof(*order), cmp_tree, d);
+    for (int i = 0; i < 2 * d->nn; i++) {
+        cursor[i] = -1;
+    }
+    for (int i = 0; i < d->nt; i++) {
+        int t = order[i], r = d->trees[t].root;
+        bool section = d->trees[t].section;
+        bool *claimed = claim + (section ? d->nn : 0);
+        int lo = 0, hi = d->nn;
 
-        for (int n = 0; n < im->nn; n++) {
-            struct node *c = &im->nodes[n];
+        /* The first candidate with r's key. */
+        while (lo < hi) {
+            int mid = lo + (hi - lo) / 2;
+
+            if (key[sorted[mid]] < key[r]) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        int *cur = &cursor[(section ? d->nn : 0) + lo];
+
+        if (*cur < lo) {
+            *cur = lo;
+        }
+        for (int k = *cur; k < d->nn && key[sorted[k]] == key[r]; k++) {
+            int n = sorted[k];
+            const struct mtree_node *c = &d->nodes[n];
             bool n_root = c->parent < 0;
+            bool dead = claimed[c->obj] ||
+                        (n_root && d->trees[c->tree].section) ||
+                        (n_root && !section &&
+                         !(d->format & MTF_UNGROUPED));
 
-            if (c->tree == t || (n_root && !section) ||
-                (n_root && im->trees[c->tree].section) || claimed[c->obj] ||
-                c->size != im->nodes[r].size ||
-                strcmp(c->name, im->nodes[r].name) || !same_subtree(im, n, r)) {
+            if (dead) {
+                /* Never a candidate again for this kind of tree. */
+                if (k == *cur) {
+                    (*cur)++;
+                }
                 continue;
             }
-            claimed[c->obj] = true;
-            bind_subtree(im, r, n);
+            if (c->tree == t || (n_root && !section && n > r) ||
+                c->size != d->nodes[r].size ||
+                strcmp(c->name, d->nodes[r].name) || !same_subtree(d, n, r)) {
+                continue;
+            }
+            /* In an old dump, one region may root many spaces' trees. */
+            if (!(n_root && !section)) {
+                claimed[c->obj] = true;
+            }
+            for (int j = 0; j < d->nodes[r].end_idx - r; j++) {
+                d->nodes[r + j].obj = d->nodes[n + j].obj;
+            }
             break;
         }
     }
+out:
+    free(key);
+    free(sorted);
     free(order);
+    free(cursor);
     free(claim);
+    return rc;
+}
+
+/*
+ * Kinds and orders.
+ */
+
+/* Siblings by priority, then print position (qsort_r). */
+static int cmp_prio_pos(const void *x, const void *y, void *arg)
+{
+    const struct mtree_dump *d = arg;
+    const struct mtree_node *a = &d->nodes[*(const int *)x];
+    const struct mtree_node *b = &d->nodes[*(const int *)y];
+
+    if (a->prio != b->prio) {
+        return a->prio < b->prio ? -1 : 1;
+    }
+    return (a->rank > b->rank) - (a->rank < b->rank);
+}
+
+/*
+ * Sort the @n children of @p into @kids by priority, then print position;
+ * *@ngroups receives the number of priorities and @group the index in
+ * @kids where each starts (plus one past the end).
+ */
+static int sibling_groups(const struct mtree_dump *d, int p, int *kids,
+                          int *group, int *ngroups)
+{
+    int n = 0, g = 0;
+
+    for (int c = p + 1; c < d->nodes[p].end_idx; c = d->nodes[c].end_idx) {
+        kids[n++] = c;
+    }
+    qsort_r(kids, (size_t)n, sizeof(*kids), cmp_prio_pos, (void *)d);
+    for (int i = 0; i < n; i++) {
+        if (i == 0 || d->nodes[kids[i]].prio != d->nodes[kids[i - 1]].prio) {
+            group[g++] = i;
+        }
+    }
+    group[g] = n;
+    *ngroups = g;
+    return n;
+}
+
+static int cmp_order(const void *x, const void *y, void *arg)
+{
+    const struct mtree_dump *d = arg;
+    unsigned a = d->nodes[*(const int *)x].order;
+    unsigned b = d->nodes[*(const int *)y].order;
+
+    return (a > b) - (a < b);
+}
+
+/*
+ * Set the render rank of @p's children: their print position, or their
+ * `order` token; per priority, the token is on every sibling or on none,
+ * with distinct values.
+ */
+static int rank_children(struct mtree_dump *d, int p, int *kids, int *group)
+{
+    int pos = 0, ng;
+
+    for (int c = p + 1; c < d->nodes[p].end_idx; c = d->nodes[c].end_idx) {
+        d->nodes[c].rank = (unsigned)++pos;
+    }
+    sibling_groups(d, p, kids, group, &ng);
+    for (int g = 0; g < ng; g++) {
+        int *k = kids + group[g], n = group[g + 1] - group[g];
+        int with = -1, without = -1;
+
+        for (int i = 0; i < n; i++) {
+            if (d->nodes[k[i]].order) {
+                with = with < 0 ? k[i] : with;
+            } else {
+                without = without < 0 ? k[i] : without;
+            }
+        }
+        if (with < 0) {
+            continue;
+        }
+        if (without >= 0) {
+            return fail(d, d->nodes[without].line,
+                        "`, order K` here too, as on line %u: either every "
+                        "sibling of priority %d carries it or none",
+                        d->nodes[with].line, d->nodes[with].prio);
+        }
+        qsort_r(k, (size_t)n, sizeof(*k), cmp_order, d);
+        for (int i = 0; i < n; i++) {
+            if (i && d->nodes[k[i]].order == d->nodes[k[i - 1]].order) {
+                return fail(d, d->nodes[k[i]].line,
+                            "a distinct `order` among the siblings of "
+                            "priority %d (line %u has order %u too)",
+                            d->nodes[k[i]].prio, d->nodes[k[i - 1]].line,
+                            d->nodes[k[i]].order);
+            }
+            d->nodes[k[i]].rank = d->nodes[k[i]].order;
+        }
+    }
     return 0;
 }
+
+/*
+ * Decide the dump's kind of annotation and mark what a plain dump leaves
+ * open; set every child's render rank from its `order` token or its print
+ * position.
+ */
+static int classify(struct mtree_dump *d)
+{
+    bool annotated = false, qemu_container = false;
+    int *kids = malloc(((size_t)d->nn + 1) * sizeof(*kids));
+    int *group = malloc(((size_t)d->nn + 2) * sizeof(*group));
+    int rc = 0;
+
+    if (!kids || !group) {
+        free(kids);
+        free(group);
+        return oom(d, 1);
+    }
+    for (int i = 0; i < d->nn; i++) {
+        const struct mtree_node *nd = &d->nodes[i];
+
+        /* QEMU >= 11 prints an alias of a parentless region `container`. */
+        qemu_container |= nd->alias && nd->kind == MT_CONTAINER;
+        annotated |= nd->order > 0;
+    }
+    if (qemu_container) {
+        d->format |= MTF_QEMU_CONTAINER;
+    }
+    for (int i = 0; i < d->nn; i++) {
+        struct mtree_node *nd = &d->nodes[i];
+
+        if (nd->kind == MT_CONTAINER && !nd->alias) {
+            if (qemu_container) {
+                nd->kind = MT_IO;
+            } else {
+                annotated = true;
+            }
+        }
+    }
+    if (annotated) {
+        d->format |= MTF_ANNOTATED;
+    }
+    for (int i = 0; i < d->nn && !rc; i++) {
+        struct mtree_node *nd = &d->nodes[i];
+
+        nd->unknown = !annotated && !nd->alias && nd->kind == MT_IO;
+        if (!nd->alias && nd->end_idx > i + 1) {
+            rc = rank_children(d, i, kids, group);
+        }
+    }
+    free(kids);
+    free(group);
+    return rc;
+}
+
+int mtree_dump_parse(struct mtree_dump *d, const char *label, char *text,
+                     size_t len)
+{
+    struct mt_index ix = {0};
+    int rc;
+
+    d->label = label;
+    rc = parse(d, text, len);
+    if (!rc) {
+        rc = index_sections(d, &ix);
+    }
+    for (int i = 0; i < d->nn && !rc; i++) {
+        if (d->nodes[i].alias) {
+            split_alias(d, &ix, &d->nodes[i]);
+        }
+    }
+    if (!rc) {
+        rc = resolve_targets(d, &ix);
+    }
+    mt_index_free(&ix);
+    if (!rc) {
+        rc = classify(d);
+    }
+    if (!rc) {
+        rc = bind_roots(d);
+    }
+    return rc;
+}
+
+/*
+ * The plain-dump heuristic.
+ */
+
+/* Ranking a group: positions in @sib, with their print ranks in @pos. */
+struct ranking {
+    const struct mtree_dump *d;
+    const int *sib;
+    const unsigned *pos;
+    bool by_size;
+};
+
+/* Whether position @a is preferred to render before @b (smaller first). */
+static bool prefer(const struct ranking *k, int a, int b)
+{
+    const struct mtree_node *x = &k->d->nodes[k->sib[a]];
+    const struct mtree_node *y = &k->d->nodes[k->sib[b]];
+
+    if (k->by_size && x->size != y->size) {
+        return x->size < y->size;
+    }
+    return k->pos[a] < k->pos[b];
+}
+
+static void heap_push(const struct ranking *k, int *h, int *n, int x)
+{
+    int i = (*n)++;
+
+    h[i] = x;
+    while (i > 0 && prefer(k, h[i], h[(i - 1) / 2])) {
+        int t = h[i];
+
+        h[i] = h[(i - 1) / 2];
+        h[(i - 1) / 2] = t;
+        i = (i - 1) / 2;
+    }
+}
+
+static int heap_pop(const struct ranking *k, int *h, int *n)
+{
+    int top = h[0], i = 0;
+
+    h[0] = h[--*n];
+    for (;;) {
+        int l = 2 * i + 1, r = l + 1, m = i;
+
+        if (l < *n && prefer(k, h[l], h[m])) {
+            m = l;
+        }
+        if (r < *n && prefer(k, h[r], h[m])) {
+            m = r;
+        }
+        if (m == i) {
+            return top;
+        }
+        int t = h[i];
+
+        h[i] = h[m];
+        h[m] = t;
+        i = m;
+    }
+}
+
+int mtree_order_group(struct mtree_dump *d, const int *sib, int n,
+                      const int *edges, int nedges, bool by_size)
+{
+    size_t sz = (size_t)n + 1;
+    int *indeg = malloc(sz * sizeof(int)), *heap = malloc(sz * sizeof(int));
+    int *first = malloc(sz * sizeof(int)), *same = malloc(sz * sizeof(int));
+    int *enext = malloc(((size_t)nedges + 1) * sizeof(int));
+    unsigned *pos = malloc(sz * sizeof(unsigned));
+    struct ranking k = {d, sib, pos, by_size};
+    int rc = 0;
+
+    if (!indeg || !heap || !first || !same || !enext || !pos) {
+        rc = -1;
+        goto out;
+    }
+    for (int i = 0; i < n; i++) {
+        pos[i] = d->nodes[sib[i]].rank;
+    }
+    for (int attempt = 0; attempt < 2; attempt++) {
+        int hn = 0, done = 0;
+        unsigned rank = 1;
+
+        for (int i = 0; i < n; i++) {
+            indeg[i] = 0;
+            first[i] = -1;
+            same[i] = -1;
+        }
+        /* Siblings printed at one START render in print order. */
+        for (int i = 0; i + 1 < n; i++) {
+            if (d->nodes[sib[i]].start == d->nodes[sib[i + 1]].start) {
+                same[i] = i + 1;
+                indeg[i + 1]++;
+            }
+        }
+        for (int e = 0; attempt == 0 && e < nedges; e++) {
+            int x = edges[2 * e], y = edges[2 * e + 1];
+
+            enext[e] = first[x];
+            first[x] = e;
+            indeg[y]++;
+        }
+        for (int i = 0; i < n; i++) {
+            if (!indeg[i]) {
+                heap_push(&k, heap, &hn, i);
+            }
+        }
+        while (hn > 0) {
+            int i = heap_pop(&k, heap, &hn);
+
+            d->nodes[sib[i]].rank = rank++;
+            done++;
+            if (same[i] >= 0 && --indeg[same[i]] == 0) {
+                heap_push(&k, heap, &hn, same[i]);
+            }
+            for (int e = first[i]; e >= 0; e = enext[e]) {
+                if (--indeg[edges[2 * e + 1]] == 0) {
+                    heap_push(&k, heap, &hn, edges[2 * e + 1]);
+                }
+            }
+        }
+        if (done == n) {
+            break;
+        }
+        rc = 1; /* a cycle: rank again without @edges */
+        for (int i = 0; i < n; i++) {
+            d->nodes[sib[i]].rank = pos[i];
+        }
+    }
+out:
+    free(indeg);
+    free(heap);
+    free(first);
+    free(same);
+    free(enext);
+    free(pos);
+    return rc;
+}
+
+/* Siblings by START, then print position (qsort_r). */
+static int cmp_start(const void *x, const void *y, void *arg)
+{
+    const struct mtree_dump *d = arg;
+    const struct mtree_node *a = &d->nodes[*(const int *)x];
+    const struct mtree_node *b = &d->nodes[*(const int *)y];
+
+    if (a->start != b->start) {
+        return a->start < b->start ? -1 : 1;
+    }
+    return (a->rank > b->rank) - (a->rank < b->rank);
+}
+
+bool mtree_overlap_apart(const struct mtree_dump *d, int *sib, int n)
+{
+    gm_u128 max_end = 0;
+    uint64_t max_start = 0;
+
+    qsort_r(sib, (size_t)n, sizeof(*sib), cmp_start, (void *)d);
+    for (int i = 0; i < n; i++) {
+        const struct mtree_node *x = &d->nodes[sib[i]];
+
+        if (i && x->start < max_end && x->start != max_start) {
+            return true;
+        }
+        if (i == 0 || (gm_u128)x->start + x->size > max_end) {
+            max_end = (gm_u128)x->start + x->size;
+            max_start = x->start;
+        }
+    }
+    return false;
+}
+
+int mtree_dump_guess(struct mtree_dump *d)
+{
+    size_t nn = (size_t)d->nn + 2;
+    int *kids = malloc(nn * sizeof(*kids)), *group = malloc(nn * sizeof(int));
+    int *sib = malloc(nn * sizeof(*sib));
+    int rc = 0;
+
+    free(d->guess_kind);
+    free(d->guess_order);
+    d->guess_kind = malloc(nn * sizeof(int));
+    d->guess_order = malloc(nn * sizeof(int));
+    d->nguess_kind = d->nguess_order = 0;
+    if (!kids || !group || !sib || !d->guess_kind || !d->guess_order) {
+        rc = oom(d, 1);
+        goto out;
+    }
+    if (d->format & MTF_ANNOTATED) {
+        goto out;
+    }
+    for (int i = 0; i < d->nn; i++) {
+        struct mtree_node *nd = &d->nodes[i];
+
+        if (!nd->unknown) {
+            continue;
+        }
+        nd->kind = nd->end_idx > i + 1 ? MT_CONTAINER : MT_IO;
+        if (nd->obj == i) {
+            d->guess_kind[d->nguess_kind++] = i;
+        }
+    }
+    /* Overlapping enabled siblings of equal priority that start apart. */
+    for (int p = 0; p < d->nn && !rc; p++) {
+        const struct mtree_node *pn = &d->nodes[p];
+        int ng;
+
+        if (pn->alias || pn->obj != p || pn->end_idx == p + 1) {
+            continue;
+        }
+        sibling_groups(d, p, kids, group, &ng);
+        for (int g = 0; g < ng && !rc; g++) {
+            int n = 0;
+
+            for (int i = group[g]; i < group[g + 1]; i++) {
+                if (!d->nodes[kids[i]].disabled) {
+                    sib[n++] = kids[i];
+                }
+            }
+            if (n < 2 || !mtree_overlap_apart(d, sib, n)) {
+                continue;
+            }
+            qsort_r(sib, (size_t)n, sizeof(*sib), cmp_prio_pos, d);
+            if (mtree_order_group(d, sib, n, NULL, 0, true) < 0) {
+                rc = oom(d, pn->line);
+            }
+            d->guess_order[d->nguess_order++] = sib[0];
+        }
+    }
+out:
+    free(kids);
+    free(group);
+    free(sib);
+    return rc;
+}
+
+static void warn_names(const struct mtree_dump *d, const int *idx, int n,
+                       bool parent)
+{
+    for (int i = 0; i < n && i < WARN_NAMES; i++) {
+        const struct mtree_node *nd = &d->nodes[idx[i]];
+
+        if (parent) {
+            nd = &d->nodes[nd->parent];
+        }
+        fprintf(stderr, "%s%s (line %u)", i ? ", " : "", nd->name, nd->line);
+    }
+    if (n > WARN_NAMES) {
+        fprintf(stderr, " and %d more", n - WARN_NAMES);
+    }
+}
+
+void mtree_dump_warn(const struct mtree_dump *d)
+{
+    int nc = 0, nt = 0;
+    int *cont;
+
+    if (d->format & MTF_RW_FLAGS) {
+        fprintf(stderr,
+                "%s: warning: QEMU's old `RW` attributes do not tell RAM "
+                "from I/O: `RW` regions are read as i/o\n",
+                d->label);
+    }
+    if (d->nguess_kind == 0 && d->nguess_order == 0) {
+        return;
+    }
+    cont = malloc(((size_t)d->nguess_kind + 1) * sizeof(*cont));
+    if (!cont) {
+        return;
+    }
+    for (int i = 0; i < d->nguess_kind; i++) {
+        if (d->nodes[d->guess_kind[i]].kind == MT_CONTAINER) {
+            cont[nc++] = d->guess_kind[i];
+        } else {
+            nt++;
+        }
+    }
+    fprintf(stderr,
+            "%s: warning: a plain `info mtree` dump does not say which i/o "
+            "regions are containers%s; guessed:\n",
+            d->label,
+            d->nguess_order ? " nor which overlapping sibling wins" : "");
+    if (nc) {
+        fprintf(stderr, "  %d with subregions are containers: ", nc);
+        warn_names(d, cont, nc, false);
+        fputc('\n', stderr);
+    }
+    if (nt) {
+        fprintf(stderr, "  %d without subregions terminate\n", nt);
+    }
+    if (d->nguess_order) {
+        fprintf(stderr,
+                "  smaller overlapping siblings of equal priority win, in: ");
+        warn_names(d, d->guess_order, d->nguess_order, true);
+        fputc('\n', stderr);
+    }
+    if (d->format & MTF_QEMU_CONTAINER) {
+        fprintf(stderr,
+                "  (this QEMU prints `container` for any region in no "
+                "container: read as i/o)\n");
+    }
+    fprintf(stderr,
+            "%s: `guestmem annotate %s FLAT` decides them from QEMU's "
+            "`info mtree -f` output (FLAT)\n",
+            d->label, d->label);
+    free(cont);
+}
+
+void mtree_dump_free(struct mtree_dump *d)
+{
+    free(d->nodes);
+    free(d->trees);
+    free(d->as_names);
+    free(d->as_lines);
+    free(d->guess_kind);
+    free(d->guess_order);
+    free(d->stack);
+    memset(d, 0, sizeof(*d));
+}
+
+/*
+ * Building.
+ */
 
 static uint64_t stub_read(void *opaque, uint64_t offset, unsigned size)
 {
@@ -830,93 +1699,81 @@ static const struct gm_region_ops romd_stub_ops = {
     .write = stub_write,
 };
 
-static int create_plain(struct imp *im, struct node *nd)
+static int create_plain(struct mtree_dump *d, gm_system *sys,
+                        struct mtree_node *nd)
 {
-    gm_system *sys = im->m->sys;
     gm_error err = {0};
-    void *host;
 
-    switch (nd->type) {
-    case T_CONTAINER:
+    switch (nd->kind) {
+    case MT_CONTAINER:
         nd->region = gm_region_new_container(sys, nd->name, nd->size, &err);
         break;
-    case T_IO:
-        nd->region =
-            gm_region_new_io(sys, nd->name, nd->size, NULL, NULL, &err);
+    case MT_IO:
+        nd->region = gm_region_new_io(sys, nd->name, nd->size, NULL, NULL, &err);
         break;
-    case T_RAM:
+    case MT_RAM:
         nd->region = gm_region_new_ram(sys, nd->name, nd->size, &err);
         break;
-    case T_ROM:
+    case MT_ROM:
         nd->region = gm_region_new_rom(sys, nd->name, nd->size, &err);
         break;
-    case T_ROMD:
+    case MT_ROMD:
         nd->region = gm_region_new_rom_device(sys, nd->name, nd->size,
                                               &romd_stub_ops, NULL, &err);
         break;
-    case T_RAMD:
-        host = nd->size < GM_SIZE_2_64
-                   ? machine_map_host(im->m, (size_t)nd->size)
-                   : NULL;
-        if (!host) {
-            return fail(im, nd->line,
-                        "a RAM device size that can be "
-                        "mapped (%s)",
-                        strerror(errno ? errno : ENOMEM));
-        }
+    case MT_RAMD:
         nd->region =
-            gm_region_new_ram_device(sys, nd->name, nd->size, host, &err);
+            gm_region_new_ram_device(sys, nd->name, nd->size, NULL, &err);
         break;
     }
     if (!nd->region) {
-        return fail(im, nd->line, "a region the library accepts: %s", err.msg);
+        return fail(d, nd->line, "a region the library accepts: %s", err.msg);
     }
     return 0;
 }
 
 /* Create the aliases, targets first (an explicit stack, no recursion). */
-static int create_aliases(struct imp *im)
+static int create_aliases(struct mtree_dump *d, gm_system *sys)
 {
-    int *stack = malloc(((size_t)im->nn + 1) * sizeof(*stack));
+    int *stack = malloc(((size_t)d->nn + 1) * sizeof(*stack));
     int rc = 0;
 
     if (!stack) {
-        return oom(im, 1);
+        return oom(d, 1);
     }
-    for (int i = 0; i < im->nn && !rc; i++) {
+    for (int i = 0; i < d->nn; i++) {
+        d->nodes[i].state = 0;
+    }
+    for (int i = 0; i < d->nn && !rc; i++) {
         int sp = 0;
 
-        if (im->nodes[i].obj != i || !im->nodes[i].alias ||
-            im->nodes[i].region) {
+        if (d->nodes[i].obj != i || !d->nodes[i].alias || d->nodes[i].region) {
             continue;
         }
         stack[sp++] = i;
-        im->nodes[i].state = 1;
+        d->nodes[i].state = 1;
         while (sp > 0 && !rc) {
-            struct node *nd = &im->nodes[stack[sp - 1]];
-            int r = im->trees[nd->target_sec].root;
-            int o = im->nodes[r].obj;
+            struct mtree_node *nd = &d->nodes[stack[sp - 1]];
+            int r = d->trees[nd->target_sec].root;
+            int o = d->nodes[r].obj;
             gm_error err = {0};
 
-            if (im->nodes[o].region) {
-                nd->region = gm_region_new_alias(im->m->sys, nd->name,
-                                                 im->nodes[o].region, nd->off,
-                                                 nd->size, &err);
+            if (d->nodes[o].region) {
+                nd->region = gm_region_new_alias(
+                    sys, nd->name, d->nodes[o].region, nd->off, nd->size, &err);
                 if (!nd->region) {
-                    rc = fail(im, nd->line,
-                              "an alias the library accepts: "
-                              "%s",
+                    rc = fail(d, nd->line, "an alias the library accepts: %s",
                               err.msg);
                 }
                 nd->state = 0;
                 sp--;
-            } else if (im->nodes[o].state == 1) {
-                rc = fail(im, nd->line,
-                          "alias targets without a cycle "
-                          "(`%s` leads back to itself)",
+            } else if (d->nodes[o].state == 1) {
+                rc = fail(d, nd->line,
+                          "alias targets without a cycle (`%s` leads back to "
+                          "itself)",
                           nd->name);
             } else {
-                im->nodes[o].state = 1;
+                d->nodes[o].state = 1;
                 stack[sp++] = o;
             }
         }
@@ -925,14 +1782,14 @@ static int create_aliases(struct imp *im)
     return rc;
 }
 
-static int set_flags(struct imp *im, struct node *nd)
+static int set_flags(struct mtree_dump *d, struct mtree_node *nd)
 {
     gm_error err = {0};
 
     if ((nd->disabled && gm_region_set_enabled(nd->region, false, &err)) ||
         (nd->nv && gm_region_set_nonvolatile(nd->region, true, &err)) ||
         (nd->rom_token && gm_region_set_readonly(nd->region, true, &err))) {
-        return fail(im, nd->line, "flags the library accepts: %s", err.msg);
+        return fail(d, nd->line, "flags the library accepts: %s", err.msg);
     }
     return 0;
 }
@@ -942,10 +1799,10 @@ static int set_flags(struct imp *im, struct node *nd)
  * not, the region of node @to, following the dump's structure. Returns 1,
  * 0, or -1 when out of memory. Iterative: the graph may have cycles.
  */
-static int reaches(struct imp *im, int from, int to)
+static int reaches(struct mtree_dump *d, int from, int to)
 {
-    int *stack = malloc(((size_t)im->nn + 1) * sizeof(*stack));
-    bool *seen = calloc((size_t)im->nn + 1, sizeof(*seen));
+    int *stack = malloc(((size_t)d->nn + 1) * sizeof(*stack));
+    bool *seen = calloc((size_t)d->nn + 1, sizeof(*seen));
     int sp = 0, found = 0;
 
     if (!stack || !seen) {
@@ -957,20 +1814,20 @@ static int reaches(struct imp *im, int from, int to)
     seen[from] = true;
     while (sp > 0 && !found) {
         int x = stack[--sp];
-        const struct node *nx = &im->nodes[x];
+        const struct mtree_node *nx = &d->nodes[x];
 
         if (x == to) {
             found = 1;
         } else if (nx->alias) {
-            int y = im->nodes[im->trees[nx->target_sec].root].obj;
+            int y = d->nodes[d->trees[nx->target_sec].root].obj;
 
             if (!seen[y]) {
                 seen[y] = true;
                 stack[sp++] = y;
             }
         } else {
-            for (int c = x + 1; c < nx->end_idx; c = im->nodes[c].end_idx) {
-                int y = im->nodes[c].obj;
+            for (int c = x + 1; c < nx->end_idx; c = d->nodes[c].end_idx) {
+                int y = d->nodes[c].obj;
 
                 if (!seen[y]) {
                     seen[y] = true;
@@ -995,38 +1852,37 @@ static int reaches(struct imp *im, int from, int to)
  * regions as before; children that would close the loop again are left
  * out (QEMU renders nothing through them when they lie outside the window).
  */
-static int fix_loop(struct imp *im, int a, int *kids)
+static int fix_loop(struct mtree_dump *d, struct machine *m, int a, int *kids)
 {
-    struct node *nd = &im->nodes[a];
-    int tn = im->nodes[im->trees[nd->target_sec].root].obj;
-    struct node *t = &im->nodes[tn];
-    gm_system *sys = im->m->sys;
+    struct mtree_node *nd = &d->nodes[a];
+    int tn = d->nodes[d->trees[nd->target_sec].root].obj;
+    struct mtree_node *t = &d->nodes[tn];
     gm_region *proxy, *alias;
     gm_error err = {0};
     int n = 0;
 
-    if (t->alias || t->type != T_CONTAINER) {
-        return fail(im, nd->line,
-                    "an alias that does not contain itself "
-                    "(target `%s` terminates)",
+    if (t->alias || t->kind != MT_CONTAINER) {
+        return fail(d, nd->line,
+                    "an alias that does not contain itself (target `%s` "
+                    "terminates)",
                     t->name);
     }
-    proxy = gm_region_new_container(sys, t->name, t->size, &err);
+    proxy = gm_region_new_container(m->sys, t->name, t->size, &err);
     if (!proxy) {
-        return fail(im, nd->line, "a region the library accepts: %s", err.msg);
+        return fail(d, nd->line, "a region the library accepts: %s", err.msg);
     }
-    for (int c = tn + 1; c < t->end_idx; c = im->nodes[c].end_idx) {
+    for (int c = tn + 1; c < t->end_idx; c = d->nodes[c].end_idx) {
         kids[n++] = c;
     }
     /* Children that lead back to the target would close the loop again. */
     int kept = 0;
 
     for (int i = 0; i < n; i++) {
-        int rc = reaches(im, im->nodes[kids[i]].obj, tn);
+        int rc = reaches(d, d->nodes[kids[i]].obj, tn);
 
         if (rc < 0) {
             gm_region_unref(proxy);
-            return oom(im, nd->line);
+            return oom(d, nd->line);
         }
         if (!rc) {
             kids[kept++] = kids[i];
@@ -1034,178 +1890,188 @@ static int fix_loop(struct imp *im, int a, int *kids)
     }
     n = kept;
     while (n-- > 0) {
-        struct node *c = &im->nodes[kids[n]];
+        struct mtree_node *c = &d->nodes[kids[n]];
         gm_region *w = gm_region_new_alias(
-            sys, c->name, im->nodes[c->obj].region, 0, c->size, &err);
+            m->sys, c->name, d->nodes[c->obj].region, 0, c->size, &err);
 
         if (!w) {
             gm_region_unref(proxy);
-            return fail(im, c->line, "an alias the library accepts: %s",
+            return fail(d, c->line, "an alias the library accepts: %s",
                         err.msg);
         }
         gm_region_add_subregion_overlap(proxy, c->start - t->start, w, c->prio,
                                         NULL);
         gm_region_unref(w); /* freed here when it closed a loop */
     }
-    alias = gm_region_new_alias(sys, nd->name, proxy, nd->off, nd->size, &err);
+    alias = gm_region_new_alias(m->sys, nd->name, proxy, nd->off, nd->size,
+                                &err);
     gm_region_unref(proxy);
     if (!alias) {
-        return fail(im, nd->line, "an alias the library accepts: %s", err.msg);
+        return fail(d, nd->line, "an alias the library accepts: %s", err.msg);
     }
     gm_region_unref(nd->region);
     nd->region = alias;
-    im->m->loops++;
-    return set_flags(im, nd);
+    m->loops++;
+    return set_flags(d, nd);
 }
 
-/* Add the children of @p, in reverse print order. */
-static int place_children(struct imp *im, int p, int *kids)
+/* Higher ranks first: among equal priorities the last added renders first. */
+static int cmp_rank_desc(const void *x, const void *y, void *arg)
+{
+    const struct mtree_dump *d = arg;
+    const struct mtree_node *a = &d->nodes[*(const int *)x];
+    const struct mtree_node *b = &d->nodes[*(const int *)y];
+
+    return (a->rank < b->rank) - (a->rank > b->rank);
+}
+
+/* Add the children of @p so that each priority renders in rank order. */
+static int place_children(struct mtree_dump *d, struct machine *m, int p,
+                          int *kids)
 {
     int n = 0;
 
-    for (int c = p + 1; c < im->nodes[p].end_idx; c = im->nodes[c].end_idx) {
+    for (int c = p + 1; c < d->nodes[p].end_idx; c = d->nodes[c].end_idx) {
         kids[n++] = c;
     }
-    while (n-- > 0) {
-        struct node *c = &im->nodes[kids[n]];
+    qsort_r(kids, (size_t)n, sizeof(*kids), cmp_rank_desc, d);
+    for (int i = 0; i < n; i++) {
+        struct mtree_node *c = &d->nodes[kids[i]];
         gm_error err = {0};
         int rc;
 
-        rc = gm_region_add_subregion_overlap(
-            im->nodes[p].region, c->start - im->nodes[p].start,
-            im->nodes[c->obj].region, c->prio, &err);
-        if (rc == -ELOOP && c->obj == kids[n] && c->alias) {
-            int *more = malloc(((size_t)im->nn + 1) * sizeof(*more));
+        rc = gm_region_add_subregion_overlap(d->nodes[p].region,
+                                             c->start - d->nodes[p].start,
+                                             d->nodes[c->obj].region, c->prio,
+                                             &err);
+        if (rc == -ELOOP && c->obj == kids[i] && c->alias) {
+            int *more = malloc(((size_t)d->nn + 1) * sizeof(*more));
 
-            rc = more ? fix_loop(im, kids[n], more) : oom(im, c->line);
+            rc = more ? fix_loop(d, m, kids[i], more) : oom(d, c->line);
             free(more);
             if (rc < 0) {
                 return rc;
             }
-            rc = gm_region_add_subregion_overlap(im->nodes[p].region,
-                                                 c->start - im->nodes[p].start,
+            rc = gm_region_add_subregion_overlap(d->nodes[p].region,
+                                                 c->start - d->nodes[p].start,
                                                  c->region, c->prio, &err);
         }
         if (rc < 0) {
-            return fail(im, c->line, "a placement the library accepts: %s",
+            return fail(d, c->line, "a placement the library accepts: %s",
                         err.msg);
         }
     }
     return 0;
 }
 
-static int build(struct imp *im)
+static int build(struct mtree_dump *d, struct machine *m)
 {
     gm_error err = {0};
     int *kids;
     int rc = 0;
 
-    for (int i = 0; i < im->nn && !rc; i++) {
-        if (im->nodes[i].obj == i && !im->nodes[i].alias) {
-            rc = create_plain(im, &im->nodes[i]);
+    for (int i = 0; i < d->nn && !rc; i++) {
+        if (d->nodes[i].obj == i && !d->nodes[i].alias) {
+            rc = create_plain(d, m->sys, &d->nodes[i]);
         }
     }
     if (!rc) {
-        rc = create_aliases(im);
+        rc = create_aliases(d, m->sys);
     }
-    for (int i = 0; i < im->nn && !rc; i++) {
-        if (im->nodes[i].obj == i) {
-            rc = set_flags(im, &im->nodes[i]);
+    for (int i = 0; i < d->nn && !rc; i++) {
+        if (d->nodes[i].obj == i) {
+            rc = set_flags(d, &d->nodes[i]);
         }
     }
-    kids = malloc(((size_t)im->nn + 1) * sizeof(*kids));
+    kids = malloc(((size_t)d->nn + 1) * sizeof(*kids));
     if (!kids && !rc) {
-        rc = oom(im, 1);
+        rc = oom(d, 1);
     }
-    for (int i = 0; i < im->nn && !rc; i++) {
-        struct node *nd = &im->nodes[i];
+    for (int i = 0; i < d->nn && !rc; i++) {
+        struct mtree_node *nd = &d->nodes[i];
 
         if (nd->obj != i) {
             continue;
         }
         if (!nd->alias) {
-            rc = place_children(im, i, kids);
+            rc = place_children(d, m, i, kids);
         }
-        /* Keep a stand-alone root's own address (printed as its START). */
-        if (!rc && nd->parent < 0 && nd->start) {
-            gm_region_set_address(nd->region, nd->start, NULL);
+        /*
+         * A region in no container keeps the address and priority of its
+         * line (its START is its own address; QEMU prints mr->priority).
+         */
+        if (!rc && nd->parent < 0 &&
+            ((nd->start && gm_region_set_address(nd->region, nd->start, &err)) ||
+             (nd->prio &&
+              gm_region_set_priority(nd->region, nd->prio, &err)))) {
+            rc = fail(d, nd->line, "an address and priority the library "
+                      "accepts: %s", err.msg);
         }
     }
     free(kids);
-    for (int t = 0; t < im->nt && !rc; t++) {
-        struct tree *tr = &im->trees[t];
+    for (int t = 0; t < d->nt && !rc; t++) {
+        struct mtree_tree *tr = &d->trees[t];
 
         for (int a = tr->first_as; a < tr->first_as + tr->nas && !rc; a++) {
-            int o = im->nodes[tr->root].obj;
+            int o = d->nodes[tr->root].obj;
 
-            if (!gm_space_new(im->m->sys, im->nodes[o].region, im->as_names[a],
+            if (!gm_space_new(m->sys, d->nodes[o].region, d->as_names[a],
                               &err)) {
-                rc = fail(im, im->as_lines[a],
-                          "an address space the "
-                          "library accepts: %s",
-                          err.msg);
+                rc = fail(d, d->as_lines[a],
+                          "an address space the library accepts: %s", err.msg);
             }
         }
     }
     return rc;
 }
 
-int mtree_import(struct machine *m, const char *label, char *text, size_t len)
+int mtree_dump_build(struct mtree_dump *d, struct machine *m)
 {
-    struct imp im = {.label = label, .m = m};
     gm_error err = {0};
-    int rc;
-    bool annotated = false;
+    int rc = 0;
 
-    /* The caller's buffer has one spare byte for the last line's NUL. */
-    rc = parse(&im, text, len);
-    if (!rc && im.nas == 0) {
-        /* As a board file must: a machine nobody can see prints nothing. */
-        rc = fail(&im, 1, "at least one `address-space: NAME` section");
+    m->sys = gm_system_new(&err);
+    if (!m->sys) {
+        return fail(d, 1, "a new system: %s", err.msg);
     }
-    for (int i = 0; i < im.nn && !rc; i++) {
-        if (im.nodes[i].alias) {
-            split_alias(&im, &im.nodes[i]);
-        }
-        annotated |= im.nodes[i].type == T_CONTAINER;
-    }
-    for (int i = 0; i < im.nn && !rc && !annotated; i++) {
-        struct node *nd = &im.nodes[i];
-
-        if (!nd->alias && nd->type == T_IO && nd->end_idx > i + 1) {
-            nd->type = T_CONTAINER;
-        }
-    }
-    if (!rc) {
-        rc = resolve_targets(&im);
-    }
-    if (!rc) {
-        rc = bind_roots(&im);
-    }
-    if (!rc) {
-        m->sys = gm_system_new(&err);
-        if (!m->sys) {
-            rc = fail(&im, 1, "a new system: %s", err.msg);
-        }
+    if (gm_system_set_memoryless(m->sys, true, &err) < 0) {
+        rc = fail(d, 1, "a memoryless system: %s", err.msg);
     }
     if (!rc) {
         gm_transaction_begin(m->sys);
-        rc = build(&im);
+        rc = build(d, m);
         if (gm_transaction_commit(m->sys, &err) < 0 && !rc) {
-            rc = fail(&im, 1, "a machine the library can render: %s", err.msg);
+            rc = fail(d, 1, "a machine the library can render: %s", err.msg);
         }
     }
     /* Placed regions are held by their parents, targets by their aliases. */
-    for (int i = 0; i < im.nn; i++) {
-        gm_region_unref(im.nodes[i].region);
+    for (int i = 0; i < d->nn; i++) {
+        gm_region_unref(d->nodes[i].region);
+        d->nodes[i].region = NULL;
     }
-    free(im.nodes);
-    free(im.trees);
-    free(im.as_names);
-    free(im.as_lines);
     if (rc) {
         machine_destroy(m);
         return -1;
     }
     return 0;
+}
+
+int mtree_import(struct machine *m, const char *label, char *text, size_t len)
+{
+    struct mtree_dump d = {0};
+    int rc;
+
+    /* The caller's buffer has one spare byte for the last line's NUL. */
+    rc = mtree_dump_parse(&d, label, text, len);
+    if (!rc) {
+        rc = mtree_dump_guess(&d);
+    }
+    if (!rc) {
+        rc = mtree_dump_build(&d, m);
+    }
+    if (!rc) {
+        mtree_dump_warn(&d);
+    }
+    mtree_dump_free(&d);
+    return rc ? -1 : 0;
 }
