@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "board.h"
+#include "cli.h"
 #include "mtree-import.h"
 
 static void usage(FILE *f)
@@ -136,6 +137,11 @@ static int load(struct machine *m, const char *path)
     }
     free(text);
     return rc;
+}
+
+int load_machine(const char *path, struct machine *m)
+{
+    return load(m, path);
 }
 
 static int cmd_mtree(int argc, char **argv)
