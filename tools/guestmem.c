@@ -21,11 +21,13 @@
 
 #include "board.h"
 #include "cli.h"
+#include "map.h"
 #include "mtree-import.h"
 
 static void usage(FILE *f)
 {
     fputs("usage: guestmem mtree [-f] [-D] [--annotate] [--json] [FILE]\n"
+          "       guestmem map [--svg | --html] [FILE]\n"
           "       guestmem --help | --version\n"
           "\n"
           "Print the memory map of a machine as QEMU's `info mtree` does.\n"
@@ -212,6 +214,9 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "mtree")) {
         return cmd_mtree(argc - 2, argv + 2);
+    }
+    if (!strcmp(argv[1], "map")) {
+        return cmd_map(argc - 2, argv + 2);
     }
     fprintf(stderr, "guestmem: unknown command `%s`\n", argv[1]);
     usage(stderr);
