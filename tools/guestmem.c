@@ -21,6 +21,7 @@
 
 #include "board.h"
 #include "cli.h"
+#include "diff.h"
 #include "map.h"
 #include "mtree-import.h"
 
@@ -28,6 +29,7 @@ static void usage(FILE *f)
 {
     fputs("usage: guestmem mtree [-f] [-D] [--annotate] [--json] [FILE]\n"
           "       guestmem map [--svg | --html] [FILE]\n"
+          "       guestmem diff [--json] OLD NEW\n"
           "       guestmem --help | --version\n"
           "\n"
           "Print the memory map of a machine as QEMU's `info mtree` does.\n"
@@ -217,6 +219,9 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "map")) {
         return cmd_map(argc - 2, argv + 2);
+    }
+    if (!strcmp(argv[1], "diff")) {
+        return cmd_diff(argc - 2, argv + 2);
     }
     fprintf(stderr, "guestmem: unknown command `%s`\n", argv[1]);
     usage(stderr);
