@@ -62,8 +62,12 @@
 #include "cli.h"
 #include "map.h"
 
-/* More ranges than this, in all the columns, make no legible picture. */
-#define MAX_ROWS 20000
+/*
+ * More ranges than this, in all the columns, make no legible picture (and
+ * one column of them is already taller than renderers draw: cairo stops at
+ * 32767 px).
+ */
+#define MAX_ROWS 5000
 
 /* Geometry (px) and fonts. */
 #define MARGIN 24.0
@@ -192,7 +196,7 @@ struct map {
     size_t cache_n, cache_cap;
     struct link *links;
     size_t nlinks, linkcap;
-    size_t total_rows;
+    size_t total_ranges;
     double area_w, area_h; /* the columns' stacks */
     int err; /* -ENOMEM, or -E2BIG for too many rows */
 };
@@ -674,7 +678,7 @@ struct fill_ctx {
 
 static bool add_row(struct map *m, struct col *c, struct row r)
 {
-    if (++m->total_rows > MAX_ROWS) {
+    if (r.region && ++m->total_ranges > MAX_ROWS) {
         m->err = -E2BIG;
         return false;
     }
@@ -1570,8 +1574,7 @@ static void write_svg(struct pic *p, bool html)
     fputs("</text>\n", f);
     fprintf(f,
             "<text class=\"st\" x=\"%.1f\" y=\"%.1f\">One column per flat "
-            "view; a range's height grows with the logarithm of its size; "
-            "breaks skip what is not mapped.</text>\n",
+            "view; heights grow with the log of a range's size.</text>\n",
             MARGIN, MARGIN + 25);
     draw_legend(p, MARGIN + 50, true);
     for (size_t ci = 0; ci < m->ncols; ci++) {
