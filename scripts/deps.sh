@@ -18,7 +18,12 @@ set -euo pipefail
 #   liburcu-dev                     RCU for flat views (liburcu-bp)
 #   python3                         the conformance comparer
 #   libunicorn-dev                  CPU-emulator benchmarks
-PACKAGES=(make meson ninja-build pkg-config liburcu-dev python3 libunicorn-dev)
+#   librsvg2-bin                    rsvg-convert: `make check` renders the
+#                                   pictures of `guestmem map` to PNG
+#   fonts-dejavu-core               the font those pictures name
+# (python3's xml.etree parses the pictures; it is in the standard library.)
+PACKAGES=(make meson ninja-build pkg-config liburcu-dev python3 libunicorn-dev
+    librsvg2-bin fonts-dejavu-core)
 
 check_only=0
 for arg in "$@"; do
