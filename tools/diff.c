@@ -54,6 +54,7 @@ struct drange {
     int prio;
     uint64_t offset;
     bool readonly, romd, nonvolatile;
+    bool rom_device; /* romd means something only for ROM devices */
 };
 
 /* One address space with a copy of its flat view. */
@@ -137,6 +138,7 @@ static int collect_range(const struct gm_section *s, void *opaque)
         .readonly = s->readonly,
         .romd = s->romd,
         .nonvolatile = s->nonvolatile,
+        .rom_device = gm_region_kind(s->region) == GM_REGION_ROM_DEVICE,
     };
     return 0;
 }
@@ -275,11 +277,12 @@ static void text_was(FILE *f, const struct drange *o, const struct drange *n)
         fprintf(f, "%s @%016" PRIx64, sep, o->offset);
         sep = ",";
     }
-    if (o->readonly != n->readonly) {
+    /* The type already tells read-only RAM and romd mode apart. */
+    if (o->readonly != n->readonly && !strcmp(o->type, n->type)) {
         fprintf(f, "%s %s", sep, o->readonly ? "read-only" : "writable");
         sep = ",";
     }
-    if (o->romd != n->romd) {
+    if (o->romd != n->romd && !strcmp(o->type, n->type)) {
         fprintf(f, "%s romd %s", sep, o->romd ? "on" : "off");
     }
     fputs(")", f);
@@ -360,6 +363,17 @@ static int add_to_groups(struct group **g, size_t *ng, size_t *cap,
     return 0;
 }
 
+/* Whether a space of @name has a namesake in @dm. */
+static bool repeated(const struct dmachine *dm, const char *name)
+{
+    for (size_t i = 0; i < dm->n; i++) {
+        if (dm->v[i].index > 0 && !strcmp(dm->v[i].name, name)) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* The NEW space matching @o (same name, same index), or NULL. */
 static struct dspace *match(struct dmachine *nm, const struct dspace *o)
 {
@@ -438,10 +452,14 @@ static void json_range(FILE *f, const struct drange *r)
     json_string(f, r->name);
     fprintf(f,
             ", \"priority\": %d, \"type\": \"%s%s\", \"offset\": \"0x%" PRIx64
-            "\", \"readonly\": %s, \"nonvolatile\": %s, \"romd\": %s}",
+            "\", \"readonly\": %s, \"nonvolatile\": %s",
             r->prio, r->nonvolatile ? "nv-" : "", r->type, r->offset,
             r->readonly ? "true" : "false",
-            r->nonvolatile ? "true" : "false", r->romd ? "true" : "false");
+            r->nonvolatile ? "true" : "false");
+    if (r->rom_device) {
+        fprintf(f, ", \"romd\": %s", r->romd ? "true" : "false");
+    }
+    fputs("}", f);
 }
 
 static void json_fields(FILE *f, const struct drange *o,
@@ -572,13 +590,23 @@ int diff_write(struct machine *old, struct machine *new,
                        &d, first);
             first = false;
         } else if (d.n || only) {
+            const struct dspace *sp = o ? o : n;
+            char *body, *name = NULL;
             size_t len;
-            char *body = text_body(&d, &len);
 
-            if (!body || add_to_groups(&g, &ng, &gcap, o ? o->name : n->name,
-                                       body, only) < 0) {
+            /* Namesakes are told apart by their rank: "bus master #2". */
+            if (repeated(&om, sp->name) || repeated(&nm, sp->name)) {
+                if (asprintf(&name, "%s #%u", sp->name, sp->index + 1) < 0) {
+                    name = NULL;
+                }
+            } else {
+                name = strdup(sp->name);
+            }
+            body = name ? text_body(&d, &len) : NULL;
+            if (!body || add_to_groups(&g, &ng, &gcap, name, body, only) < 0) {
                 rc = -ENOMEM;
             }
+            free(name);
         }
     }
     if (!rc && json) {
