@@ -75,12 +75,12 @@
 #define COL_SPACE 28.0
 #define ROW_MIN 18.0
 #define ROW_MAX 66.0
-#define GAP_H 12.0
+#define GAP_H 14.0
 #define BREAK_H 26.0
 #define BIG_HOLE ((gm_u128)64 * 1024)
 #define LANE_W 9.0
 #define MONO_W 6.02 /* advance of DejaVu Sans Mono at 10 px */
-#define SANS_W 6.4  /* a generous average advance of DejaVu Sans at 11 px */
+#define SANS_W 6.6  /* a generous average advance of DejaVu Sans at 11 px */
 #define HEAD_W 7.4  /* the same for bold 12 px */
 #define SANS "DejaVu Sans, Verdana, Arial, sans-serif"
 #define MONO "DejaVu Sans Mono, Menlo, Consolas, monospace"
@@ -141,9 +141,16 @@ struct row {
     double y, h;
 };
 
+/* Lines of text, each malloc'd. */
+struct lines {
+    char **v;
+    size_t n, cap;
+};
+
 /*
  * struct col - one column: a flat view and the spaces that show it.
- * @fv: the view (one reference); @root: its root region.
+ * @fv: the view (one reference); @root: its root region; @roots: when
+ * views of other roots were merged in, all their names ("a, b"), or NULL.
  * @extent: where the column ends: the size of the spaces' root.
  * @lanes: gutter lanes its arrows need; @stack: the stack it is placed in.
  * @x, @y0: its top left corner (header); @rows_y: the top of its rows.
@@ -153,6 +160,7 @@ struct row {
 struct col {
     gm_flatview *fv;
     gm_region *root;
+    char *roots; /* the names of the roots of views merged into this one */
     gm_space **sp;
     size_t nsp, spcap;
     struct row *rows;
@@ -160,8 +168,7 @@ struct col {
     gm_u128 extent;
     unsigned lanes, stack;
     double x, axis_w, bar_x, gutter_w, width, height, head_h, y0, rows_y;
-    size_t head_lines, headcap;
-    char **head; /* header lines (names joined), malloc'd */
+    struct lines head; /* the spaces' names, wrapped */
 };
 
 /* A region's children in render order, cached. */
@@ -198,7 +205,7 @@ struct map {
     size_t nlinks, linkcap;
     size_t total_ranges;
     double area_w, area_h; /* the columns' stacks */
-    int err; /* -ENOMEM, or -E2BIG for too many rows */
+    int err;               /* -ENOMEM, or -E2BIG for too many rows */
 };
 
 /* A step of the alias lookup: a region and where its offset 0 is. */
@@ -225,9 +232,9 @@ static bool grow(void **v, size_t *cap, size_t n, size_t elem)
     return true;
 }
 
-#define PUSH(m, v, n, cap, x)                                                \
-    (grow((void **)&(v), &(cap), (n), sizeof(*(v)))                          \
-         ? ((v)[(n)++] = (x), true)                                          \
+#define PUSH(m, v, n, cap, x)                                                  \
+    (grow((void **)&(v), &(cap), (n), sizeof(*(v)))                            \
+         ? ((v)[(n)++] = (x), true)                                            \
          : ((m)->err = -ENOMEM, false))
 
 /*
@@ -260,9 +267,8 @@ static size_t xml_char(const unsigned char *s)
         }
         cp = cp << 6 | (s[i] & 0x3f);
     }
-    if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-        cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) || cp == 0xfffe ||
-        cp == 0xffff) {
+    if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
+        (cp >= 0xd800 && cp <= 0xdfff) || cp == 0xfffe || cp == 0xffff) {
         return 0;
     }
     return n;
@@ -442,10 +448,10 @@ static size_t hash_ptr(const void *p, size_t cap)
 static int collect_kid(gm_region *child, void *opaque)
 {
     struct kids *k = opaque;
-    size_t cap = k->n; /* grown in powers of two */
 
+    /* The array grows whenever n reaches a power of two. */
     if ((k->n & (k->n - 1)) == 0) {
-        gm_region **nv = realloc(k->v, (cap ? cap * 2 : 1) * sizeof(*nv));
+        gm_region **nv = realloc(k->v, (k->n ? k->n * 2 : 1) * sizeof(*nv));
 
         if (!nv) {
             return -ENOMEM;
@@ -658,13 +664,59 @@ static void find_aliases(struct map *m, const struct col *c, struct row *rw)
                 rw->link_here |= c->sp[j] == hs;
             }
             for (size_t j = 0; j < nsame; j++) {
-                rw->link_here |= same[j].as == hs && same[j].lo <= d &&
-                                 d < same[j].hi;
+                rw->link_here |=
+                    same[j].as == hs && same[j].lo <= d && d < same[j].hi;
             }
         }
     }
     free(same);
     free(st);
+}
+
+/*
+ * Break the names of @n spaces into lines of at most @width characters,
+ * "a, b, c", appended to @out.
+ */
+static bool wrap_names(struct map *m, gm_space *const *sp, size_t n,
+                       size_t width, struct lines *out)
+{
+    char *line = NULL;
+    size_t used = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        const char *name = gm_space_name(sp[i]);
+        size_t w = text_chars(name) + (i + 1 < n ? 1 : 0);
+
+        if (line && used + 1 + w > width) {
+            if (!PUSH(m, out->v, out->n, out->cap, line)) {
+                free(line);
+                return false;
+            }
+            line = NULL;
+            used = 0;
+        }
+        if (!append(&line, " ", name) ||
+            (i + 1 < n && !append(&line, "", ","))) {
+            free(line);
+            m->err = -ENOMEM;
+            return false;
+        }
+        used += (used ? 1 : 0) + w;
+    }
+    if (line && !PUSH(m, out->v, out->n, out->cap, line)) {
+        free(line);
+        return false;
+    }
+    return true;
+}
+
+static void free_lines(struct lines *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        free(l->v[i]);
+    }
+    free(l->v);
+    *l = (struct lines){0};
 }
 
 /*
@@ -794,11 +846,10 @@ static bool same_rows(const struct col *a, const struct col *b)
     for (size_t i = 0; i < a->nrows; i++) {
         const struct row *x = &a->rows[i], *y = &b->rows[i];
 
-        if (x->start != y->start || x->size != y->size ||
-            x->kind != y->kind || x->region != y->region ||
-            x->offset != y->offset || x->readonly != y->readonly ||
-            x->romd != y->romd || x->nonvolatile != y->nonvolatile ||
-            !same_str(x->via, y->via) ||
+        if (x->start != y->start || x->size != y->size || x->kind != y->kind ||
+            x->region != y->region || x->offset != y->offset ||
+            x->readonly != y->readonly || x->romd != y->romd ||
+            x->nonvolatile != y->nonvolatile || !same_str(x->via, y->via) ||
             x->link_space != y->link_space || x->link_here != y->link_here ||
             x->link_start != y->link_start) {
             return false;
@@ -813,13 +864,25 @@ static void free_col(struct col *c)
         free(c->rows[i].via);
         free(c->rows[i].path);
     }
-    for (size_t i = 0; i < c->head_lines; i++) {
-        free(c->head[i]);
-    }
-    free(c->head);
+    free_lines(&c->head);
+    free(c->roots);
     free(c->rows);
     free(c->sp);
     gm_flatview_unref(c->fv);
+}
+
+/* Whether @name is one of the items of @list ("a, b, c"). */
+static bool in_list(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+
+    for (const char *p = list; p; p = strstr(p, ", ")) {
+        p += p == list ? 0 : 2;
+        if (!strncmp(p, name, n) && (p[n] == '\0' || p[n] == ',')) {
+            return true;
+        }
+    }
+    return false;
 }
 
 /* Columns with the same rows become one, with every space's name. */
@@ -838,8 +901,21 @@ static void merge_columns(struct map *m)
             continue;
         }
         for (size_t k = 0; k < c->nsp && !m->err; k++) {
-            PUSH(m, m->cols[j].sp, m->cols[j].nsp, m->cols[j].spcap,
-                 c->sp[k]);
+            PUSH(m, m->cols[j].sp, m->cols[j].nsp, m->cols[j].spcap, c->sp[k]);
+        }
+        if (m->cols[j].root != c->root && c->root) {
+            struct col *k = &m->cols[j];
+            const char *rn = gm_region_name(c->root);
+
+            if (!k->roots && k->root &&
+                !append(&k->roots, "", gm_region_name(k->root))) {
+                m->err = -ENOMEM;
+            }
+            if (!k->roots || !in_list(k->roots, rn)) {
+                if (!append(&k->roots, ", ", rn)) {
+                    m->err = -ENOMEM;
+                }
+            }
         }
         /* Paths that differ only in pass-throughs: keep what is shown. */
         for (size_t k = 0; k < c->nrows; k++) {
@@ -1000,40 +1076,6 @@ static double addr_y(const struct col *c, gm_u128 a)
     return r->y + r->h * ((double)off / (double)r->size);
 }
 
-/* Break the names of @c's spaces into lines of at most @width chars. */
-static bool head_lines(struct map *m, struct col *c, size_t width)
-{
-    char *line = NULL;
-    size_t used = 0;
-
-    for (size_t i = 0; i < c->nsp; i++) {
-        const char *name = gm_space_name(c->sp[i]);
-        size_t w = text_chars(name) + (i + 1 < c->nsp ? 1 : 0);
-
-        if (line && used + 1 + w > width) {
-            if (!PUSH(m, c->head, c->head_lines, c->headcap, line)) {
-                free(line);
-                return false;
-            }
-            line = NULL;
-            used = 0;
-        }
-        if (!append(&line, " ", name) ||
-            (i + 1 < c->nsp && !append(&line, "", ","))) {
-            free(line);
-            m->err = -ENOMEM;
-            return false;
-        }
-        used += (used ? 1 : 0) + w;
-    }
-    if (line && !PUSH(m, c->head, c->head_lines, c->headcap, line)) {
-        free(line);
-        return false;
-    }
-    return true;
-}
-
-
 /* Whether an arrow can be drawn from column @from to column @to. */
 static bool arrow_ok(const struct map *m, size_t from, size_t to)
 {
@@ -1044,8 +1086,7 @@ static bool arrow_ok(const struct map *m, size_t from, size_t to)
 /* Whether row @j continues the alias window of row @i (same offset). */
 static bool same_window(const struct row *i, const struct row *j)
 {
-    return j->link_alias == i->link_alias &&
-           j->link_space == i->link_space &&
+    return j->link_alias == i->link_alias && j->link_space == i->link_space &&
            j->link_here == i->link_here &&
            j->link_start - j->start == i->link_start - i->start;
 }
@@ -1160,21 +1201,46 @@ static void find_links(struct map *m, size_t ci)
  */
 #define MAX_STACKS 4
 
+/*
+ * Put the columns in @nst stacks, each into the shortest so far; returns
+ * the height of the tallest stack. Only records the placement when @keep.
+ */
+static double place(struct map *m, size_t nst, bool keep)
+{
+    double st_h[MAX_STACKS] = {0}, tallest = 0;
+
+    for (size_t ci = 0; ci < m->ncols; ci++) {
+        struct col *c = &m->cols[ci];
+        size_t s = 0;
+
+        for (size_t k = 1; k < nst; k++) {
+            if (st_h[k] < st_h[s]) {
+                s = k;
+            }
+        }
+        if (keep) {
+            c->stack = (unsigned)s;
+            c->y0 = st_h[s];
+            c->rows_y = c->y0 + c->head_h;
+        }
+        st_h[s] += c->head_h + c->height + 30;
+        tallest = fmax(tallest, st_h[s]);
+    }
+    return tallest;
+}
+
 static void layout(struct map *m)
 {
-    size_t nst = m->ncols < MAX_STACKS ? m->ncols : MAX_STACKS;
-    double st_h[MAX_STACKS] = {0}, st_axis[MAX_STACKS] = {0};
-    double st_gut[MAX_STACKS] = {0};
-    double x = MARGIN;
+    size_t nst = 1;
+    double st_axis[MAX_STACKS] = {0}, st_gut[MAX_STACKS] = {0};
+    double x = MARGIN, best = 0;
 
     for (size_t ci = 0; ci < m->ncols && !m->err; ci++) {
         struct col *c = &m->cols[ci];
-        size_t s = 0;
         double y = 0;
-        char a[40];
 
-        head_lines(m, c, (size_t)((BAR_W + 30) / HEAD_W));
-        c->head_h = 15.0 * (double)(c->head_lines + 1) + 10;
+        wrap_names(m, c->sp, c->nsp, (size_t)((BAR_W + 30) / HEAD_W), &c->head);
+        c->head_h = 15.0 * (double)(c->head.n + 1) + 10;
         for (size_t i = 0; i < c->nrows; i++) {
             struct row *r = &c->rows[i];
 
@@ -1187,18 +1253,27 @@ static void layout(struct map *m)
             y += r->h;
         }
         c->height = y;
-        for (size_t k = 1; k < nst; k++) {
-            if (st_h[k] < st_h[s]) {
-                s = k;
-            }
+    }
+    /*
+     * As many stacks as keep the picture from being much taller than wide
+     * (a stack is some 470 px wide): the cost is the longer side.
+     */
+    for (size_t k = 1; k <= MAX_STACKS && k <= m->ncols; k++) {
+        double cost = fmax(place(m, k, false), 1.3 * 470 * (double)k);
+
+        if (k == 1 || cost < best) {
+            best = cost;
+            nst = k;
         }
-        c->stack = (unsigned)s;
-        c->y0 = st_h[s];
-        c->rows_y = c->y0 + c->head_h;
-        st_h[s] = c->rows_y + c->height + 30;
+    }
+    place(m, nst, true);
+    for (size_t ci = 0; ci < m->ncols; ci++) {
+        struct col *c = &m->cols[ci];
+        char a[40];
+
         fmt_addr(a, sizeof(a), c->extent, col_digits(c));
         c->axis_w = MONO_W * (double)strlen(a) + 12;
-        st_axis[s] = fmax(st_axis[s], c->axis_w);
+        st_axis[c->stack] = fmax(st_axis[c->stack], c->axis_w);
     }
     for (size_t ci = 0; ci < m->ncols && !m->err; ci++) {
         find_links(m, ci);
@@ -1210,7 +1285,7 @@ static void layout(struct map *m)
         c->gutter_w = c->lanes ? 14 + LANE_W * (double)c->lanes : 6;
         st_gut[c->stack] = fmax(st_gut[c->stack], c->gutter_w);
     }
-    m->area_h = 0;
+    m->area_h = place(m, nst, false);
     for (size_t s = 0; s < nst; s++) {
         for (size_t ci = 0; ci < m->ncols; ci++) {
             struct col *c = &m->cols[ci];
@@ -1222,7 +1297,6 @@ static void layout(struct map *m)
             }
         }
         x += st_axis[s] + BAR_W + st_gut[s] + COL_SPACE;
-        m->area_h = fmax(m->area_h, st_h[s]);
     }
     m->area_w = x - COL_SPACE + MARGIN;
 }
@@ -1317,16 +1391,20 @@ static void draw_head(struct pic *p, const struct col *c)
     FILE *f = p->f;
     double y = p->top + c->y0 + 12;
 
-    for (size_t i = 0; i < c->head_lines; i++) {
+    for (size_t i = 0; i < c->head.n; i++) {
         fprintf(f, "<text class=\"h\" x=\"%.1f\" y=\"%.1f\">", c->bar_x,
                 y + 15 * (double)i);
-        put_text(f, c->head[i], (size_t)((BAR_W + 30) / HEAD_W));
+        put_text(f, c->head.v[i], (size_t)((BAR_W + 30) / HEAD_W));
         fputs("</text>\n", f);
     }
-    fprintf(f, "<text class=\"hr\" x=\"%.1f\" y=\"%.1f\">root ", c->bar_x,
-            y + 15 * (double)c->head_lines);
-    put_text(f, c->root ? gm_region_name(c->root) : "(none)",
-             (size_t)(BAR_W / 6.2) - 5);
+    fprintf(f, "<text class=\"hr\" x=\"%.1f\" y=\"%.1f\">%s ", c->bar_x,
+            y + 15 * (double)c->head.n, c->roots ? "roots" : "root");
+    if (c->roots) {
+        put_text(f, c->roots, (size_t)(BAR_W / 6.2) - 6);
+    } else {
+        put_text(f, c->root ? gm_region_name(c->root) : "(none)",
+                 (size_t)(BAR_W / 6.2) - 5);
+    }
     fputs("</text>\n", f);
 }
 
@@ -1367,8 +1445,8 @@ static void draw_rows(struct pic *p, size_t ci)
             size_t to = link_col(m, ci, r), room;
 
             if (to != SIZE_MAX && !arrow_ok(m, ci, to)) {
-                snprintf(note, sizeof(note),
-                         "\xe2\x86\x92 %" PRIx64 " of ", r->link_start);
+                snprintf(note, sizeof(note), "\xe2\x86\x92 %" PRIx64 " of ",
+                         r->link_start);
                 strncat(note, gm_space_name(r->link_space),
                         sizeof(note) - strlen(note) - 1);
             }
@@ -1379,8 +1457,7 @@ static void draw_rows(struct pic *p, size_t ci)
                     kinds[r->kind].stroke);
             fprintf(f, "<text class=\"sz\" x=\"%.1f\" y=\"%.1f\">%s</text>",
                     bx + BAR_W - 6, r->y + r->h / 2 + 3.6, sz);
-            room = (size_t)((BAR_W - 20 - 5.6 * (double)strlen(sz)) /
-                            SANS_W);
+            room = (size_t)((BAR_W - 24 - 6.2 * (double)strlen(sz)) / SANS_W);
             fprintf(f, "<text class=\"n\" x=\"%.1f\" y=\"%.1f\">", bx + 6,
                     r->y + r->h / 2 + 3.9);
             row_label(f, r, note[0] ? note : NULL, room);
@@ -1437,8 +1514,8 @@ static void draw_links(struct pic *p)
         fprintf(f, ": a window onto %" PRIx64 " of ", r->link_start);
         put_all(f, gm_space_name(r->link_space));
         fputs("</title>", f);
-        fprintf(f, "<path class=\"br\" d=\"M%.1f,%.1f h5 V%.1f h-5\"/>",
-                gx + 1, sa + 2, sb - 2);
+        fprintf(f, "<path class=\"br\" d=\"M%.1f,%.1f h5 V%.1f h-5\"/>", gx + 1,
+                sa + 2, sb - 2);
         if (l->to == l->from) {
             double lx = gx + 14 + LANE_W * l->lane;
 
@@ -1454,8 +1531,7 @@ static void draw_links(struct pic *p)
                     "<path class=\"br\" d=\"M%.1f,%.1f h-5 V%.1f h5\"/>"
                     "<path class=\"ln\" d=\"M%.1f,%.1f C%.1f,%.1f "
                     "%.1f,%.1f %.1f,%.1f\"/>",
-                    tx, ya + 2, yb - 2, gx + 6, ys, mx, ys, mx, yd,
-                    tx - 7, yd);
+                    tx, ya + 2, yb - 2, gx + 6, ys, mx, ys, mx, yd, tx - 7, yd);
         }
         fputs("</g>\n", f);
     }
@@ -1536,6 +1612,7 @@ static void write_svg(struct pic *p, bool html)
 {
     struct map *m = p->m;
     FILE *f = p->f;
+    struct lines foot = {0};
     double legend_h;
 
     for (size_t i = 0; i < m->ncols; i++) {
@@ -1546,7 +1623,19 @@ static void write_svg(struct pic *p, bool html)
     p->width = fmax(m->area_w, 600);
     legend_h = draw_legend(p, 0, false);
     p->top = MARGIN + 44 + legend_h + 12;
-    p->height = p->top + m->area_h + (m->nempty ? 24 : 0) + MARGIN - 10;
+    /* Spaces that render nothing, under the columns; 4 lines at most. */
+    wrap_names(m, m->empty, m->nempty,
+               (size_t)((p->width - 2 * MARGIN) / SANS_W) - 18, &foot);
+    if (foot.n > 4) {
+        if (!append(&foot.v[3], "", " \xe2\x80\xa6")) {
+            m->err = -ENOMEM;
+        }
+        for (size_t i = 4; i < foot.n; i++) {
+            free(foot.v[i]);
+        }
+        foot.n = 4;
+    }
+    p->height = p->top + m->area_h + 15 * (double)foot.n + MARGIN - 6;
 
     if (!html) {
         fputs("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n", f);
@@ -1568,8 +1657,7 @@ static void write_svg(struct pic *p, bool html)
             "<rect x=\"0\" y=\"0\" width=\"%.0f\" height=\"%.0f\" "
             "fill=\"#ffffff\" stroke=\"none\"/>\n",
             p->width, p->height);
-    fprintf(f, "<text class=\"t\" x=\"%.1f\" y=\"%.1f\">", MARGIN,
-            MARGIN + 8);
+    fprintf(f, "<text class=\"t\" x=\"%.1f\" y=\"%.1f\">", MARGIN, MARGIN + 8);
     put_text(f, p->label, (size_t)((p->width - 2 * MARGIN) / 10));
     fputs("</text>\n", f);
     fprintf(f,
@@ -1581,32 +1669,20 @@ static void write_svg(struct pic *p, bool html)
         const struct col *c = &m->cols[ci];
 
         draw_head(p, c);
-        fprintf(f, "<g transform=\"translate(0,%.1f)\">\n",
-                p->top + c->rows_y);
+        fprintf(f, "<g transform=\"translate(0,%.1f)\">\n", p->top + c->rows_y);
         draw_rows(p, ci);
         draw_axis(p, c);
         fputs("</g>\n", f);
     }
     draw_links(p);
-    if (m->nempty) {
-        char *line = NULL;
-
-        for (size_t i = 0; i < m->nempty; i++) {
-            if (!append(&line, ", ", gm_space_name(m->empty[i]))) {
-                m->err = -ENOMEM;
-                break;
-            }
-        }
-        fprintf(f, "<text class=\"st\" x=\"%.1f\" y=\"%.1f\">", MARGIN,
-                p->height - MARGIN + 4);
-        fputs("<title>", f);
-        put_all(f, line ? line : "");
-        fputs("</title>Nothing rendered: ", f);
-        put_text(f, line ? line : "",
-                 (size_t)((p->width - 2 * MARGIN) / SANS_W) - 18);
+    for (size_t i = 0; i < foot.n; i++) {
+        fprintf(f, "<text class=\"st\" x=\"%.1f\" y=\"%.1f\">%s", MARGIN,
+                p->height - MARGIN + 4 - 15 * (double)(foot.n - 1 - i),
+                i ? "" : "Nothing rendered: ");
+        put_all(f, foot.v[i]);
         fputs("</text>\n", f);
-        free(line);
     }
+    free_lines(&foot);
     fputs("</svg>\n", f);
 }
 
