@@ -444,8 +444,9 @@ static void json_u128(FILE *f, gm_u128 v)
 
 static void json_range(FILE *f, const struct drange *r)
 {
-    fprintf(f, "{\"start\": \"0x%" PRIx64 "\", \"end\": \"0x%" PRIx64
-               "\", \"size\": ",
+    fprintf(f,
+            "{\"start\": \"0x%" PRIx64 "\", \"end\": \"0x%" PRIx64
+            "\", \"size\": ",
             r->start, range_end(r));
     json_u128(f, r->size);
     fputs(", \"region\": ", f);
@@ -454,16 +455,14 @@ static void json_range(FILE *f, const struct drange *r)
             ", \"priority\": %d, \"type\": \"%s%s\", \"offset\": \"0x%" PRIx64
             "\", \"readonly\": %s, \"nonvolatile\": %s",
             r->prio, r->nonvolatile ? "nv-" : "", r->type, r->offset,
-            r->readonly ? "true" : "false",
-            r->nonvolatile ? "true" : "false");
+            r->readonly ? "true" : "false", r->nonvolatile ? "true" : "false");
     if (r->rom_device) {
         fprintf(f, ", \"romd\": %s", r->romd ? "true" : "false");
     }
     fputs("}", f);
 }
 
-static void json_fields(FILE *f, const struct drange *o,
-                        const struct drange *n)
+static void json_fields(FILE *f, const struct drange *o, const struct drange *n)
 {
     const char *sep = "";
 
@@ -543,9 +542,8 @@ static void free_groups(struct group *g, size_t n)
     free(g);
 }
 
-int diff_write(struct machine *old, struct machine *new,
-               const char *old_label, const char *new_label, bool json,
-               FILE *out)
+int diff_write(struct machine *old, struct machine *new, const char *old_label,
+               const char *new_label, bool json, FILE *out)
 {
     struct dmachine om = {0}, nm = {0};
     struct devs d = {0};
@@ -584,10 +582,12 @@ int diff_write(struct machine *old, struct machine *new,
         }
         differ |= d.n > 0 || only;
         if (json) {
-            json_space(out, o ? o : n,
-                       only ? (o ? "only_old" : "only_new")
-                            : d.n ? "changed" : "equal",
-                       &d, first);
+            const char *status = d.n ? "changed" : "equal";
+
+            if (only) {
+                status = o ? "only_old" : "only_new";
+            }
+            json_space(out, o ? o : n, status, &d, first);
             first = false;
         } else if (d.n || only) {
             const struct dspace *sp = o ? o : n;
@@ -610,8 +610,7 @@ int diff_write(struct machine *old, struct machine *new,
         }
     }
     if (!rc && json) {
-        fprintf(out, "\n  ],\n  \"equal\": %s\n}\n",
-                differ ? "false" : "true");
+        fprintf(out, "\n  ],\n  \"equal\": %s\n}\n", differ ? "false" : "true");
     } else if (!rc && ng) {
         fprintf(out, "--- %s\n+++ %s\n", old_label, new_label);
         for (size_t i = 0; i < ng; i++) {

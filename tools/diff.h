@@ -19,9 +19,8 @@
  * Return: 0 when every space renders alike, 1 when something differs,
  * -1 after a message on stderr (out of memory, write error).
  */
-int diff_write(struct machine *old, struct machine *new,
-               const char *old_label, const char *new_label, bool json,
-               FILE *out);
+int diff_write(struct machine *old, struct machine *new, const char *old_label,
+               const char *new_label, bool json, FILE *out);
 
 /**
  * cmd_diff() - `guestmem diff [--json] OLD NEW`.
