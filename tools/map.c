@@ -32,13 +32,20 @@
  * a labelled alias is itself mapped in some address space (its containers
  * lead to a space's root), an arrow goes from the range to the addresses
  * the window shows: in the gutter beside the column when they are in the
- * same view, across to the next column when they are there, and otherwise
- * a note on the range names the view and address.
+ * same view (or in a view this one passes through to), across to a column
+ * of the next stack when they are there, and otherwise a note on the range
+ * names the view and address. Consecutive ranges seen through one window
+ * share one arrow.
  *
  * Spaces that share a flat view, and spaces whose views have the same
- * ranges reached the same way (the four `cpu-smm-N` of a 4-CPU q35), are
- * drawn once with all their names; spaces that render nothing are listed
- * under the picture.
+ * ranges reached through the same labelled aliases (the four `cpu-smm-N`
+ * of a 4-CPU q35 before SMRAM opens), are drawn once with all their names;
+ * spaces that render nothing are listed under the picture. The system
+ * memory comes first, then I/O, then the others in creation order. Columns
+ * are placed in up to four stacks, each next column under the shortest
+ * stack, with as many stacks as keep the picture's longer side shortest:
+ * fifty one-device views of an Arm MPS2 board fill four stacks instead of
+ * one row twenty thousand pixels long.
  *
  * Text. Names are arbitrary bytes: valid UTF-8 is written as it is (with
  * XML's five escapes), anything else (invalid sequences, control
@@ -47,13 +54,12 @@
  * cut with an ellipsis; the tooltip (<title>) has the whole text.
  *
  * Limits: the lookups are iterative (no recursion the input controls) and
- * children lists are cached per region; more than MAX_ROWS ranges in all
- * is refused with a message, as no picture of them would be legible.
+ * children lists are cached per region; more than MAX_RANGES ranges in
+ * all are refused with a message, as no picture of them would be legible.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,7 +73,7 @@
  * one column of them is already taller than renderers draw: cairo stops at
  * 32767 px).
  */
-#define MAX_ROWS 5000
+#define MAX_RANGES 5000
 
 /* Geometry (px) and fonts. */
 #define MARGIN 24.0
@@ -205,7 +211,7 @@ struct map {
     size_t nlinks, linkcap;
     size_t total_ranges;
     double area_w, area_h; /* the columns' stacks */
-    int err;               /* -ENOMEM, or -E2BIG for too many rows */
+    int err;               /* -ENOMEM, or -E2BIG for too many ranges */
 };
 
 /* A step of the alias lookup: a region and where its offset 0 is. */
@@ -730,7 +736,7 @@ struct fill_ctx {
 
 static bool add_row(struct map *m, struct col *c, struct row r)
 {
-    if (r.region && ++m->total_ranges > MAX_ROWS) {
+    if (r.region && ++m->total_ranges > MAX_RANGES) {
         m->err = -E2BIG;
         return false;
     }
@@ -1720,7 +1726,7 @@ int map_write(struct machine *mach, const char *label, enum map_format fmt,
         fprintf(stderr,
                 "guestmem map: %s: more than %d ranges; no picture of them "
                 "would be legible (try `guestmem mtree -f`)\n",
-                label, MAX_ROWS);
+                label, MAX_RANGES);
         rc = -1;
     } else if (m.err) {
         fprintf(stderr, "guestmem map: %s: out of memory\n", label);
