@@ -33,9 +33,9 @@
  * lead to a space's root), an arrow goes from the range to the addresses
  * the window shows: in the gutter beside the column when they are in the
  * same view (or in a view this one passes through to), across to a column
- * of the next stack when they are there, and otherwise a note on the range
- * names the view and address. Consecutive ranges seen through one window
- * share one arrow.
+ * of a neighbouring stack when they are there, and otherwise a note on the
+ * range names the view and address. All the ranges seen through one window
+ * share one arrow, even when other windows' ranges come between them.
  *
  * Spaces that share a flat view, and spaces whose views have the same
  * ranges reached through the same labelled aliases (the four `cpu-smm-N`
@@ -187,7 +187,7 @@ struct kids {
 /*
  * struct link - an arrow from an alias window to its target's addresses.
  * @from, @row, @nrows: the column and rows of the window; @to: the target
- * column (@from itself, or one in the next stack).
+ * column (@from itself, or one in a neighbouring stack).
  * @sa, @sb: the window's span (y in @from's rows); @ya, @yb: the target
  * addresses' span (y in @to's rows).
  * @lane: gutter lane (same-column arrows).
@@ -1085,11 +1085,20 @@ static double addr_y(const struct col *c, gm_u128 a)
 /* Whether an arrow can be drawn from column @from to column @to. */
 static bool arrow_ok(const struct map *m, size_t from, size_t to)
 {
-    return to == from ||
-           (to < m->ncols && m->cols[to].stack == m->cols[from].stack + 1);
+    unsigned a, b;
+
+    if (to == from) {
+        return true;
+    }
+    if (to >= m->ncols) {
+        return false;
+    }
+    a = m->cols[from].stack;
+    b = m->cols[to].stack;
+    return a + 1 == b || b + 1 == a;
 }
 
-/* Whether row @j continues the alias window of row @i (same offset). */
+/* Whether row @j is seen through the alias window of row @i. */
 static bool same_window(const struct row *i, const struct row *j)
 {
     return j->link_alias == i->link_alias && j->link_space == i->link_space &&
@@ -1168,22 +1177,25 @@ static void assign_lanes(struct map *m, size_t ci)
 static void find_links(struct map *m, size_t ci)
 {
     struct col *c = &m->cols[ci];
+    bool *done = calloc(c->nrows ? c->nrows : 1, sizeof(*done));
 
+    if (!done) {
+        m->err = -ENOMEM;
+        return;
+    }
     for (size_t i = 0; i < c->nrows && !m->err; i++) {
         const struct row *r = &c->rows[i];
         size_t to = link_col(m, ci, r), last = i;
 
-        if (to == SIZE_MAX || !arrow_ok(m, ci, to)) {
+        if (done[i] || to == SIZE_MAX || !arrow_ok(m, ci, to)) {
             continue;
         }
+        /* The whole window, across ranges that other windows show. */
         for (size_t j = i + 1; j < c->nrows; j++) {
-            if (c->rows[j].kind == K_HOLE) {
-                continue;
+            if (c->rows[j].link_alias && same_window(r, &c->rows[j])) {
+                done[j] = true;
+                last = j;
             }
-            if (!same_window(r, &c->rows[j])) {
-                break;
-            }
-            last = j;
         }
         const struct row *e = &c->rows[last];
         struct link l = {
@@ -1197,8 +1209,8 @@ static void find_links(struct map *m, size_t ci)
             .yb = addr_y(&m->cols[to], (gm_u128)e->link_start + e->size),
         };
         PUSH(m, m->links, m->nlinks, m->linkcap, l);
-        i = last;
     }
+    free(done);
 }
 
 /*
@@ -1520,6 +1532,20 @@ static void draw_links(struct pic *p)
         fprintf(f, ": a window onto %" PRIx64 " of ", r->link_start);
         put_all(f, gm_space_name(r->link_space));
         fputs("</title>", f);
+        if (t->stack + 1 == c->stack) {
+            /* To the stack on the left: from the axis, to the gutter. */
+            double sx = c->x - 2, tx = t->bar_x + BAR_W + 1;
+            double mx = (sx - 5 + tx + 8) / 2;
+
+            fprintf(f,
+                    "<path class=\"br\" d=\"M%.1f,%.1f h-5 V%.1f h5\"/>"
+                    "<path class=\"br\" d=\"M%.1f,%.1f h5 V%.1f h-5\"/>"
+                    "<path class=\"ln\" d=\"M%.1f,%.1f C%.1f,%.1f "
+                    "%.1f,%.1f %.1f,%.1f\"/></g>\n",
+                    sx, sa + 2, sb - 2, tx, ya + 2, yb - 2, sx - 5, ys, mx, ys,
+                    mx, yd, tx + 8, yd);
+            continue;
+        }
         fprintf(f, "<path class=\"br\" d=\"M%.1f,%.1f h5 V%.1f h-5\"/>", gx + 1,
                 sa + 2, sb - 2);
         if (l->to == l->from) {
