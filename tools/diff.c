@@ -102,20 +102,20 @@ static bool grow(void **v, size_t *cap, size_t n, size_t elem)
 }
 
 /* The type `info mtree -f` prints for a range (without "nv-"). */
-static const char *range_type(gm_region *r, bool readonly)
+static const char *range_type(const struct gm_section *s)
 {
-    if (readonly) {
-        return "rom";
+    if (s->readonly) {
+        return "rom"; /* read-only accumulated along the path */
     }
-    switch (gm_region_kind(r)) {
+    switch (gm_region_kind(s->region)) {
     case GM_REGION_RAM_DEVICE:
         return "ramd";
     case GM_REGION_ROM_DEVICE:
-        return gm_region_romd(r) ? "romd" : "i/o";
+        return s->romd ? "romd" : "i/o"; /* the view's, not the region's */
     case GM_REGION_ROM:
         return "rom";
     case GM_REGION_RAM:
-        return gm_region_readonly(r) ? "rom" : "ram";
+        return "ram";
     default:
         return "i/o";
     }
@@ -132,7 +132,7 @@ static int collect_range(const struct gm_section *s, void *opaque)
         .start = s->addr,
         .size = s->size,
         .name = gm_region_name(s->region),
-        .type = range_type(s->region, s->readonly),
+        .type = range_type(s),
         .prio = gm_region_priority(s->region),
         .offset = s->offset_in_region,
         .readonly = s->readonly,

@@ -396,20 +396,20 @@ static void fmt_addr(char *buf, size_t len, gm_u128 a, unsigned digits)
 }
 
 /* The type `info mtree -f` prints for a range. */
-static const char *range_type(gm_region *r, bool readonly)
+static const char *range_type(const struct gm_section *s)
 {
-    if (readonly) {
-        return "rom";
+    if (s->readonly) {
+        return "rom"; /* read-only accumulated along the path */
     }
-    switch (gm_region_kind(r)) {
+    switch (gm_region_kind(s->region)) {
     case GM_REGION_RAM_DEVICE:
         return "ramd";
     case GM_REGION_ROM_DEVICE:
-        return gm_region_romd(r) ? "romd" : "i/o";
+        return s->romd ? "romd" : "i/o"; /* the view's, not the region's */
     case GM_REGION_ROM:
         return "rom";
     case GM_REGION_RAM:
-        return gm_region_readonly(r) ? "rom" : "ram";
+        return "ram";
     default:
         return "i/o";
     }
@@ -767,7 +767,7 @@ static int fill_range(const struct gm_section *s, void *opaque)
         .readonly = s->readonly,
         .romd = s->romd,
         .nonvolatile = s->nonvolatile,
-        .type = range_type(s->region, s->readonly),
+        .type = range_type(s),
     };
 
     if (c->nrows) {
