@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 #
-# diff.sh GUESTMEM [CORPUS] - `guestmem diff`.
+# diff.sh GUESTMEM [CORPUS [DIFF_LISTENER]] - `guestmem diff`.
 #
 # The options and exit statuses (0 equal, 1 different, 2 trouble); a pair of
 # boards with known differences (boards/diff-old.board, diff-new.board)
 # whose text output must be exactly boards/diff-old-new.txt, and the same
-# pair reversed; for pairs of the QEMU corpus (before and after firmware,
+# pair reversed; the JSON of that pair must list exactly the region_del and
+# region_add a listener hears when the change is made through the API
+# (DIFF_LISTENER, diff-listener.c); for pairs of the QEMU corpus (before and after firmware,
 # different RAM sizes, SMM on and off), the JSON output checked against the
 # update pass recomputed from `guestmem mtree -f` (check-diff.py). Ends
 # with `N passed, N failed`.
@@ -19,6 +21,7 @@ case $exe in
 esac
 here=$(cd "$(dirname "$0")" && pwd)
 corpus=${2:-$here/../../../shared/conformance}
+listener=${3:-}
 boards=$here/boards
 
 tmp=$(mktemp -d)
@@ -114,6 +117,44 @@ c = {x["new"]["region"]: x["fields"] for x in s[("memory", 0)]["changed"]}
 assert c == {"pc.ram": ["size"], "flash0": ["type", "romd"],
              "nvdimm": ["type"]}, c' <"$tmp/out" 2>"$tmp/err"
 result boards-json-content $?
+
+# The listener's events of the same change, made through the API.
+if [ -n "$listener" ]; then
+    "$listener" "$boards/diff-old.board" "$tmp/changed.flat" \
+        >"$tmp/events" 2>"$tmp/err" &&
+        "$exe" mtree -f "$boards/diff-new.board" >"$tmp/new.flat" \
+            2>"$tmp/err" &&
+        diff -u "$tmp/new.flat" "$tmp/changed.flat" >"$tmp/err"
+    result listener-change-is-old-to-new $?
+    "$exe" diff --json "$boards/diff-old.board" "$boards/diff-new.board" \
+        >"$tmp/diff.json" 2>"$tmp/err"
+    python3 - "$tmp/diff.json" "$tmp/events" 2>"$tmp/err" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+def line(sp, kind, r):
+    return "\t".join([sp["name"], str(sp["index"]), kind, r["start"][2:],
+                      r["end"][2:], r["region"], r["type"], r["offset"][2:]])
+want = []
+for sp in doc["address_spaces"]:  # creation order, as the listener hears
+    want += [line(sp, "del", r) for r in sp["removed"]]
+    want += [line(sp, "del", c["old"]) for c in sp["changed"]]
+for sp in doc["address_spaces"]:
+    want += [line(sp, "add", r) for r in sp["added"]]
+    want += [line(sp, "add", c["new"]) for c in sp["changed"]]
+heard = open(sys.argv[2]).read().splitlines()
+# Per space and kind, in address order: sort both the same way.
+key = lambda l: (l.split("\t")[2] == "add", int(l.split("\t")[3], 16))
+group = lambda ls: sorted(ls, key=lambda l: (l.split("\t")[:3], key(l)))
+assert heard, "the listener heard nothing"
+if group(want) != group(heard):
+    print("diff says:", *group(want), "listener heard:", *group(heard),
+          sep="\n")
+    sys.exit(1)
+PY
+    result listener-hears-what-diff-says $?
+else
+    echo "# no diff-listener program: the listener check is not run"
+fi
 
 if [ -w /dev/full ]; then
     "$exe" diff "$boards/diff-old.board" "$boards/diff-new.board" \
