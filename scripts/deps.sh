@@ -22,8 +22,12 @@ set -euo pipefail
 #   python3                         the conformance comparer, JSON checks
 #   libunicorn-dev                  CPU-emulator benchmarks
 #   groff-base                      the man page check (groff -ww)
+#   librsvg2-bin                    rsvg-convert: `make check` renders the
+#                                   pictures of `guestmem map` to PNG
+#   fonts-dejavu-core               the font those pictures name
+# (python3's xml.etree parses the pictures; it is in the standard library.)
 PACKAGES=(make meson ninja-build pkg-config liburcu-dev python3 libunicorn-dev
-    groff-base)
+    groff-base librsvg2-bin fonts-dejavu-core)
 
 check_only=0
 for arg in "$@"; do

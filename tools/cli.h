@@ -191,5 +191,11 @@ extern const char cmd_mtree_usage[];
 /* `guestmem annotate DUMP [QEMU_FLAT]` (tools/annotate.c). */
 int cmd_annotate(const struct cli_command *cmd, int argc, char **argv);
 extern const char cmd_annotate_usage[];
+/* `guestmem map [--svg | --html] [FILE]` (tools/map.c). */
+int cmd_map(const struct cli_command *cmd, int argc, char **argv);
+extern const char cmd_map_usage[];
+/* `guestmem diff [--json] OLD NEW` (tools/diff.c). */
+int cmd_diff(const struct cli_command *cmd, int argc, char **argv);
+extern const char cmd_diff_usage[];
 
 #endif

@@ -42,6 +42,12 @@ static const struct cli_command commands[] = {
     {"annotate", cmd_annotate,
      "write a plain QEMU dump's annotations, decided from QEMU's flat views",
      cmd_annotate_usage},
+    {"map", cmd_map,
+     "draw the flat views as an SVG picture or an HTML page",
+     cmd_map_usage},
+    {"diff", cmd_diff,
+     "what a listener would be told between two maps of one machine",
+     cmd_diff_usage},
 };
 
 #define NR_COMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -58,7 +58,7 @@ per_space() {
 }
 
 # The machines to rewrite.
-"$exe" mtree -D --annotate >"$tmp/board.txt" 2>"$tmp/err"
+"$exe" mtree -D --annotate --builtin >"$tmp/board.txt" 2>"$tmp/err"
 bases=("$tmp/board.txt")
 for c in x86-q35-2G-running arm-mps2-an505 aarch64-virt-a57 ppc64-pseries; do
     [ -f "$corpus/qemu/$c/mtree_annotated.txt" ] &&
