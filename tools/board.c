@@ -11,8 +11,10 @@
  *   map PARENT ADDR CHILD [prio N]
  *   space NAME ROOT
  *
- * FLAG is disabled, readonly, nonvolatile, romd-off or name=STRING (the
- * region's displayed name; it defaults to ID and need not be unique).
+ * FLAG is disabled, readonly, nonvolatile, romd-off, name=STRING (the
+ * region's displayed name; it defaults to ID and need not be unique) or
+ * dev=TYPE (a device model: board_import_devices() asks its caller to make
+ * the region; board_import() makes the usual stub).
  *
  * Invariants: IDs are unique and declared before use, so a file is read in
  * one pass; every statement maps to one or two public API calls and the
@@ -20,7 +22,8 @@
  * expected, and leave nothing behind (the partial system is destroyed).
  * IDs are found through a hash index, so a board costs time linear in its
  * length; nothing here recurses, whatever the nesting. The system is
- * memoryless: RAM of any size is only described, never allocated.
+ * memoryless unless the caller asks for memory: RAM of any size is then
+ * only described, never allocated.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -48,6 +51,7 @@ struct decl {
 struct board {
     const char *label;
     struct machine *m;
+    const struct board_devices *devs; /* NULL: stubs */
     struct decl *decls;
     size_t n, cap;
     struct mt_index ids;
@@ -213,6 +217,7 @@ static const struct gm_region_ops stub_ops = {
 struct flags {
     bool disabled, readonly, nonvolatile, romd_off;
     const char *name;
+    const char *dev;
 };
 
 static int parse_flags(struct board *b, unsigned line, char **tok, int n,
@@ -230,10 +235,12 @@ static int parse_flags(struct board *b, unsigned line, char **tok, int n,
             f->romd_off = true;
         } else if (!strncmp(tok[i], "name=", 5)) {
             f->name = tok[i] + 5;
+        } else if (!strncmp(tok[i], "dev=", 4) && tok[i][4]) {
+            f->dev = tok[i] + 4;
         } else {
             return fail(b, line,
                         "a flag (disabled, readonly, nonvolatile, "
-                        "romd-off, name=STRING), not `%s`",
+                        "romd-off, name=STRING, dev=TYPE), not `%s`",
                         tok[i]);
         }
     }
@@ -288,7 +295,16 @@ static int declare(struct board *b, unsigned line, char **tok, int n)
         return fail(b, line, "romd-off only on a romdev");
     }
     name = f.name ? f.name : tok[1];
-    if (!strcmp(kind, "container")) {
+    if (f.dev && alias) {
+        return fail(b, line, "dev=TYPE on a region, not on an alias");
+    }
+    if (f.dev && b->devs) {
+        r = b->devs->create(b->devs->opaque, sys, kind, f.dev, name, size,
+                            &err);
+        if (!r) {
+            return fail(b, line, "a device the program knows: %s", err.msg);
+        }
+    } else if (!strcmp(kind, "container")) {
         r = gm_region_new_container(sys, name, size, &err);
     } else if (!strcmp(kind, "ram")) {
         r = gm_region_new_ram(sys, name, size, &err);
@@ -421,7 +437,13 @@ static int statement(struct board *b, unsigned line, char *s, int *nspaces)
 
 int board_import(struct machine *m, const char *label, char *text, size_t len)
 {
-    struct board b = {.label = label, .m = m};
+    return board_import_devices(m, label, text, len, NULL);
+}
+
+int board_import_devices(struct machine *m, const char *label, char *text,
+                         size_t len, const struct board_devices *devs)
+{
+    struct board b = {.label = label, .m = m, .devs = devs};
     gm_error err = {0};
     char *p = text, *end = text + len;
     unsigned line = 0;
@@ -431,7 +453,8 @@ int board_import(struct machine *m, const char *label, char *text, size_t len)
     if (!m->sys) {
         return fail(&b, 1, "a new system: %s", err.msg);
     }
-    if (gm_system_set_memoryless(m->sys, true, &err) < 0) {
+    if ((!devs || !devs->memory) &&
+        gm_system_set_memoryless(m->sys, true, &err) < 0) {
         fail(&b, 1, "a memoryless system: %s", err.msg);
         machine_destroy(m);
         return -1;

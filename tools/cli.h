@@ -197,5 +197,10 @@ extern const char cmd_map_usage[];
 /* `guestmem diff [--json] OLD NEW` (tools/diff.c). */
 int cmd_diff(const struct cli_command *cmd, int argc, char **argv);
 extern const char cmd_diff_usage[];
+#ifdef GUESTMEM_HAVE_VMM
+/* `guestmem run [--vcpus N] [--guest FILE] [BOARD]` (tools/vmm/run.c). */
+int cmd_run(const struct cli_command *cmd, int argc, char **argv);
+extern const char cmd_run_usage[];
+#endif
 
 #endif

@@ -48,6 +48,11 @@ static const struct cli_command commands[] = {
     {"diff", cmd_diff,
      "what a listener would be told between two maps of one machine",
      cmd_diff_usage},
+#ifdef GUESTMEM_HAVE_VMM
+    {"run", cmd_run,
+     "run a guest on KVM over a board's memory map (a mini VMM)",
+     cmd_run_usage},
+#endif
 };
 
 #define NR_COMMANDS (sizeof(commands) / sizeof(commands[0]))
