@@ -12,8 +12,10 @@
 # on the built-in board (JSON parsed when python3 is present), a write
 # error, the board examples under boards/, and that a dump printed with
 # `-D --annotate` imports back to the same dump and the same flat views.
-# With MANPAGE, also that the man page names every option of every
-# command's --help. Ends with `N passed, N failed`.
+# With MANPAGE, also that the man page has a section for every command of
+# `guestmem --help`, naming every option and exit status of the command's
+# --help, and that groff finds nothing to warn about. Ends with
+# `N passed, N failed`.
 set -u
 
 exe=${1:?usage: cli.sh GUESTMEM [MANPAGE]}
@@ -327,19 +329,58 @@ result plain-dump $?
 run plain-dump-import 0 mtree -f "$tmp/plain.txt"
 
 #
-# The man page documents every option and exit status --help shows.
+# The man page has, for every command `guestmem --help` lists, a
+# subsection under COMMANDS that names every option of the command's
+# --help (the shared ones may be under OPTIONS instead) and one under
+# EXIT STATUS with every status its --help gives.
 #
+# subsection SECTION NAME -- the lines of `.SS NAME` under `.SH SECTION`.
+subsection() {
+    awk -v sh=".SH $1" -v ss="$2" '
+        /^\.SH / { insh = ($0 == sh); inss = 0; next }
+        /^\.SS / { inss = insh && substr($0, 5) == ss; next }
+        inss' "$man"
+}
+# section SECTION -- the lines of `.SH SECTION`, subsections included.
+section() {
+    awk -v sh=".SH $1" '/^\.SH / { insh = ($0 == sh); next } insh' "$man"
+}
 if [ -n "$man" ]; then
-    for cmd in mtree; do
+    "$exe" --help >"$tmp/help" 2>"$tmp/err"
+    commands=$(sed -n '/^Commands:$/,/^$/s/^  \([a-z][a-z0-9-]*\) .*/\1/p' \
+        "$tmp/help")
+    [ -n "$commands" ]
+    result man-commands-listed $?
+    section OPTIONS >"$tmp/man-shared"
+    for cmd in $commands; do
+        subsection COMMANDS "$cmd" >"$tmp/man-cmd"
+        [ -s "$tmp/man-cmd" ] ||
+            echo "no \`.SS $cmd\` under COMMANDS in $man" >"$tmp/err"
+        [ -s "$tmp/man-cmd" ]
+        result "man-section-$cmd" $?
         "$exe" help "$cmd" >"$tmp/help" 2>"$tmp/err"
         missing=
-        for opt in $(grep -oE -- '--[a-z][a-z-]+' "$tmp/help" | sort -u); do
-            grep -qF -- "${opt//-/\\-}" "$man" || missing="$missing $opt"
+        for opt in $(grep -oE -- '--[a-z][a-z-]+' "$tmp/help" | sort -u) \
+            $(grep -oE -- '^  -[A-Za-z]\>' "$tmp/help" | sort -u); do
+            grep -qF -- "${opt//-/\\-}" "$tmp/man-cmd" ||
+                grep -qF -- "${opt//-/\\-}" "$tmp/man-shared" ||
+                missing="$missing $opt"
         done
         [ -z "$missing" ] ||
-            echo "missing from the man page:$missing" >"$tmp/err"
+            echo "missing from the man page's $cmd:$missing" >"$tmp/err"
         [ -z "$missing" ]
         result "man-options-$cmd" $?
+        subsection "EXIT STATUS" "$cmd" >"$tmp/man-exit"
+        missing=
+        for st in $(sed -n '/^Exit status/,$p' "$tmp/help" |
+            grep -oE '\<[0-9]\>' | sort -u); do
+            grep -qx "\.B $st" "$tmp/man-exit" || missing="$missing $st"
+        done
+        [ -s "$tmp/man-exit" ] && [ -z "$missing" ] ||
+            echo "exit statuses of $cmd missing from the man page:" \
+                "${missing:- all}" >"$tmp/err"
+        [ -s "$tmp/man-exit" ] && [ -z "$missing" ]
+        result "man-exit-$cmd" $?
     done
     grep -q '^\.SH EXIT STATUS' "$man" &&
         grep -q "^\.TH GUESTMEM 1 .*guestmem $("$exe" --version |
