@@ -461,7 +461,8 @@ static void rebuild(struct gm_kspace *ks)
     for (uint32_t id = 0; id < ks->next_id; id++) {
         struct gm_kslot *s = ks->by_id[id];
 
-        if (s) {
+        /* Skip zombies: out of the tree, their numbers wait for a harvest. */
+        if (s && find_exact(ks, s->gpa, s->size) == s) {
             struct gm_kop op = {GM_KOP_DEL, s->gpa, s->size, s->host,
                                 s->flags, s->mask, s->region, s->offset};
 

@@ -356,6 +356,13 @@ int gm_kvm_detach(gm_kvm *kvm, gm_space *as, gm_error *err)
     }
     pthread_mutex_lock(&kvm->lock);
     gm__kspace_clear(ks); /* what the replayed deletions left */
+    /*
+     * Ring mode: its deleted logging slots wait as zombies (pointing at ks)
+     * for a harvest; collect their entries and bury them now.
+     */
+    if (kvm->dirty_mode == GM_KVM_DIRTY_RING) {
+        gm__kvm_harvest(kvm);
+    }
     for (pp = &kvm->spaces; *pp != ks; pp = &(*pp)->next) {
     }
     *pp = ks->next;
