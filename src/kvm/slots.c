@@ -503,7 +503,9 @@ static void apply(struct gm_kspace *ks)
             v[i] = t;
         }
     }
-    qsort(v, nadd, sizeof(*v), cmp_op_gpa);
+    if (nadd > 1) {
+        qsort(v, nadd, sizeof(*v), cmp_op_gpa); /* v may be NULL if n == 0 */
+    }
 
     /* 1 and 3: deletions, kept or changed in place when re-added. */
     for (size_t i = nadd; i < n; i++) {
