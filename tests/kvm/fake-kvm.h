@@ -143,6 +143,8 @@ struct fake_kvm {
     size_t nzones, zcap;
     struct fk_ioeventfd *efds;
     size_t nefds, ecap;
+    struct kvm_coalesced_mmio_ring *cring; /* fake-kvm-io.c; NULL: none */
+    uint32_t cring_max;                    /* its entries */
 
     uint64_t calls[FK_NR], rejected[FK_NR], injected[FK_NR];
     uint64_t misuse;
@@ -197,5 +199,22 @@ const struct fk_ioeventfd *fk_find_ioeventfd(struct fake_kvm *fk, bool pio,
                                              uint64_t addr);
 const struct fk_zone *fk_find_zone(struct fake_kvm *fk, bool pio,
                                    uint64_t addr, uint32_t size);
+
+/*
+ * fake-kvm-io.c: a guest write of @len bytes of @data at @addr on the PIO
+ * or MMIO bus. An ioeventfd that matches it (as the kernel's
+ * ioeventfd_in_range) is signalled; else a coalesced zone holding it
+ * appends it to the coalesced ring, if the fake has one and it is not
+ * full; else the write exits (nothing is written: the caller plays the
+ * exit handler).
+ */
+enum fk_bus { FK_BUS_EXIT, FK_BUS_EVENTFD, FK_BUS_COALESCED };
+enum fk_bus fk_guest_bus_write(struct fake_kvm *fk, bool pio, uint64_t addr,
+                               const void *data, uint32_t len);
+/* The coalesced ring page the kernel shares (the test owns it). */
+struct kvm_coalesced_mmio_ring;
+void fk_set_coalesced_ring(struct fake_kvm *fk,
+                           struct kvm_coalesced_mmio_ring *ring,
+                           uint32_t entries);
 
 #endif
