@@ -4,7 +4,8 @@
  * (virt/kvm/eventfd.c, coalesced_mmio.c): a write an ioeventfd matches
  * signals its eventfd; one inside a coalesced zone is appended to the
  * coalesced ring while the ring has room; anything else exits to
- * userspace (the caller then plays the exit handler).
+ * userspace (the caller then plays the exit handler). And a vCPU's dirty
+ * ring, which the fake fills and KVM_RESET_DIRTY_RINGS resets.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -93,4 +94,52 @@ enum fk_bus fk_guest_bus_write(struct fake_kvm *fk, bool pio, uint64_t addr,
 out:
     pthread_mutex_unlock(&fk->lock);
     return res;
+}
+
+void fk_set_dirty_ring(struct fake_kvm *fk, struct kvm_dirty_gfn *ring,
+                       uint32_t n)
+{
+    pthread_mutex_lock(&fk->lock);
+    fk->vring = ring;
+    fk->vring_n = n;
+    fk->vring_push = fk->vring_reset = 0;
+    pthread_mutex_unlock(&fk->lock);
+}
+
+bool fk_ring_push(struct fake_kvm *fk, uint32_t slot, uint64_t offset)
+{
+    struct kvm_dirty_gfn *e;
+    bool ok = false;
+
+    pthread_mutex_lock(&fk->lock);
+    if (fk->vring) {
+        e = &fk->vring[fk->vring_push & (fk->vring_n - 1)];
+        if (!__atomic_load_n(&e->flags, __ATOMIC_ACQUIRE)) {
+            e->slot = slot;
+            e->offset = offset;
+            __atomic_store_n(&e->flags, KVM_DIRTY_GFN_F_DIRTY,
+                             __ATOMIC_RELEASE);
+            fk->vring_push++;
+            ok = true;
+        }
+    }
+    pthread_mutex_unlock(&fk->lock);
+    return ok;
+}
+
+int fk_reset_rings(struct fake_kvm *fk)
+{
+    while (fk->vring && fk->vring_reset != fk->vring_push) {
+        struct kvm_dirty_gfn *e =
+            &fk->vring[fk->vring_reset & (fk->vring_n - 1)];
+
+        if (!(__atomic_load_n(&e->flags, __ATOMIC_ACQUIRE) &
+              KVM_DIRTY_GFN_F_RESET)) {
+            break;
+        }
+        __atomic_store_n(&e->flags, 0, __ATOMIC_RELEASE);
+        fk->vring_reset++;
+        fk->vring_resets++;
+    }
+    return 0;
 }

@@ -666,7 +666,7 @@ static int dispatch(struct fake_kvm *fk, enum fk_ioc k, unsigned long req,
         if (!fk->ring_bytes) {
             return reject(fk, k, EINVAL, "not in dirty ring mode");
         }
-        return 0; /* no vCPU, no entry to reset */
+        return fk_reset_rings(fk); /* fake-kvm-io.c */
     default:
         misuse(fk, FK_OTHER, "unknown request 0x%lx", req);
         return -ENOTTY;

@@ -145,6 +145,9 @@ struct fake_kvm {
     size_t nefds, ecap;
     struct kvm_coalesced_mmio_ring *cring; /* fake-kvm-io.c; NULL: none */
     uint32_t cring_max;                    /* its entries */
+    struct kvm_dirty_gfn *vring;           /* one vCPU's dirty ring */
+    uint32_t vring_n, vring_push, vring_reset;
+    uint64_t vring_resets;                 /* entries reset */
 
     uint64_t calls[FK_NR], rejected[FK_NR], injected[FK_NR];
     uint64_t misuse;
@@ -216,5 +219,19 @@ struct kvm_coalesced_mmio_ring;
 void fk_set_coalesced_ring(struct fake_kvm *fk,
                            struct kvm_coalesced_mmio_ring *ring,
                            uint32_t entries);
+
+/*
+ * A vCPU's dirty ring of @n entries (a power of two; NULL: none) that the
+ * fake pushes to (fk_ring_push: the guest dirtied page @offset of slot
+ * @slot, which carries the address space in bits 16-31; false when the
+ * ring is full) and that KVM_RESET_DIRTY_RINGS resets as the kernel does:
+ * from where it stopped, every entry userspace marked collected
+ * (KVM_DIRTY_GFN_F_RESET) becomes free again.
+ */
+struct kvm_dirty_gfn;
+void fk_set_dirty_ring(struct fake_kvm *fk, struct kvm_dirty_gfn *ring,
+                       uint32_t n);
+bool fk_ring_push(struct fake_kvm *fk, uint32_t slot, uint64_t offset);
+int fk_reset_rings(struct fake_kvm *fk); /* lock held */
 
 #endif
