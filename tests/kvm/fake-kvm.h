@@ -143,7 +143,7 @@ struct fake_kvm {
     size_t nzones, zcap;
     struct fk_ioeventfd *efds;
     size_t nefds, ecap;
-    struct kvm_coalesced_mmio_ring *cring; /* fake-kvm-io.c; NULL: none */
+    struct kvm_coalesced_mmio_ring *cring; /* fake-kvm-guest.c; NULL: none */
     uint32_t cring_max;                    /* its entries */
     struct kvm_dirty_gfn *vring;           /* one vCPU's dirty ring */
     uint32_t vring_n, vring_push, vring_reset;
@@ -204,7 +204,7 @@ const struct fk_zone *fk_find_zone(struct fake_kvm *fk, bool pio,
                                    uint64_t addr, uint32_t size);
 
 /*
- * fake-kvm-io.c: a guest write of @len bytes of @data at @addr on the PIO
+ * fake-kvm-guest.c: a guest write of @len bytes of @data at @addr on the PIO
  * or MMIO bus. An ioeventfd that matches it (as the kernel's
  * ioeventfd_in_range) is signalled; else a coalesced zone holding it
  * appends it to the coalesced ring, if the fake has one and it is not
