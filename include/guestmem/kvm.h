@@ -132,8 +132,11 @@ GM_EXPORT int gm_kvm_detach(gm_kvm *kvm, gm_space *as, gm_error *err);
 /**
  * gm_kvm_last_error() - a failure the listener met while applying a commit
  * (listeners cannot fail a commit: the slot that could not be made is left
- * out, its range traps, and the error is kept here until read). Return: 0
- * or the -errno, with the message in @err; reading clears it.
+ * out, its range traps, and the error is kept here until read; a slot the
+ * kernel would not delete stays, memory referenced; the space's next
+ * commit rebuilds its slots from the view, repairing them once the kernel
+ * agrees; a failed dirty-log sync counts the slot's pages dirty). Return:
+ * 0 or the -errno, with the message in @err; reading clears it.
  */
 GM_EXPORT int gm_kvm_last_error(gm_kvm *kvm, gm_error *err);
 

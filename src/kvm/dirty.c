@@ -60,6 +60,13 @@ int gm__kvm_slot_sync(struct gm_kslot *s)
         gm__kvm_fail(kvm, r, "KVM: KVM_GET_DIRTY_LOG of slot %u: %s", s->id,
                      strerror(-r));
         free(bits);
+        /*
+         * What the kernel logged is unknown: every page may be dirty (a
+         * sync before the slot goes or stops logging is the last chance).
+         */
+        if (ra != GM_RAM_ADDR_INVALID && s->mask) {
+            gm_dirty_set(kvm->sys, ra, s->size, s->mask, NULL);
+        }
         return r;
     }
     if (ra != GM_RAM_ADDR_INVALID && s->mask) {

@@ -68,6 +68,7 @@ struct gm_kspace {
     uint32_t nfree, next_id, cap, nslots;
     GM_VEC(struct gm_kop) ops;     /* this commit's changes */
     bool resync;                   /* an op was lost: rebuild from the view */
+    bool detaching;                /* ... except while detaching */
     struct gm_kspace *next;
 };
 
@@ -128,6 +129,8 @@ void gm__kvm_fail(gm_kvm *kvm, int err, const char *fmt, ...)
 
 /* slots.c: the memory listener. */
 extern const struct gm_listener_ops gm__kvm_mem_ops;
+/* Delete the slots a detached space still has (the kernel refused to). */
+void gm__kspace_clear(struct gm_kspace *ks);
 void gm__kspace_free(struct gm_kspace *ks);
 /* The slot numbered id of address space as_id, or a zombie; lock held. */
 struct gm_kslot *gm__kvm_slot_by_id(gm_kvm *kvm, unsigned as_id, uint32_t id);

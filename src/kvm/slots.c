@@ -24,8 +24,11 @@
  * (the old slot goes, its prefix and suffix come back). A listener cannot
  * fail a commit: a slot that cannot be made is left out (its range traps
  * and works through the access path, slowly) and the failure is kept for
- * gm_kvm_last_error(). An allocation failure while queueing loses the
- * queue: the commit then rebuilds the wish list from the whole view.
+ * gm_kvm_last_error(); a slot the kernel would not delete stays in the
+ * tables (and its memory referenced), since the kernel still maps it. Any
+ * such failure, like an allocation failure while queueing (which loses
+ * the queue), makes the next commit rebuild the wish list from the whole
+ * view, which repairs the slots once the kernel agrees again.
  *
  * In ring mode a deleted slot keeps its number (a zombie) until the next
  * harvest of the dirty rings, so entries the kernel pushed before the
@@ -169,8 +172,12 @@ void gm__kvm_bury_zombies(gm_kvm *kvm)
     }
 }
 
-/* Take a slot out of KVM and of the tables (synced first). */
-static void slot_delete(struct gm_kslot *s)
+/*
+ * Take a slot out of KVM and of the tables (synced first). If the kernel
+ * refuses, it still maps the slot: it stays in the tables, and the next
+ * commit tries again.
+ */
+static int slot_delete(struct gm_kslot *s)
 {
     struct gm_kspace *ks = s->ks;
     gm_kvm *kvm = ks->kvm;
@@ -183,6 +190,8 @@ static void slot_delete(struct gm_kslot *s)
     if (r) {
         gm__kvm_fail(kvm, r, "KVM: deleting slot %u at 0x%llx: %s", s->id,
                      (unsigned long long)s->gpa, strerror(-r));
+        ks->resync = true;
+        return r;
     }
     gm__itree_remove(&ks->tree, &s->n);
     ks->nslots--;
@@ -191,10 +200,11 @@ static void slot_delete(struct gm_kslot *s)
         (s->flags & KVM_MEM_LOG_DIRTY_PAGES)) {
         s->zombie_next = kvm->zombies; /* its number waits for a harvest */
         kvm->zombies = s;
-        return;
+        return 0;
     }
     release_id(ks, s->id);
     slot_free(s);
+    return 0;
 }
 
 /* Change a slot's flags in place (only the dirty-logging flag may). */
@@ -215,6 +225,7 @@ static void slot_set_flags(struct gm_kslot *s, uint32_t flags, uint8_t mask)
     r = set_region(s, s->size);
     if (r) {
         s->flags = old;
+        s->ks->resync = true;
         gm__kvm_fail(kvm, r, "KVM: changing the flags of slot %u at 0x%llx: "
                      "%s", s->id, (unsigned long long)s->gpa, strerror(-r));
         return;
@@ -275,6 +286,7 @@ static void slot_create(struct gm_kspace *ks, const struct gm_kop *op)
                      (unsigned long long)op->gpa,
                      (unsigned long long)(op->gpa + op->size - 1),
                      kvm->max_slots);
+        ks->resync = true; /* a later commit may find room */
         free(s);
         gm_region_unref(op->region);
         return;
@@ -295,6 +307,7 @@ static void slot_create(struct gm_kspace *ks, const struct gm_kop *op)
                      s->id, (unsigned long long)s->gpa,
                      (unsigned long long)(s->gpa + s->size - 1),
                      strerror(-r));
+        ks->resync = true;
         ks->free_ids[ks->nfree++] = s->id;
         slot_free(s);
         return;
@@ -340,8 +353,10 @@ static struct gm_kslot *find_exact(struct gm_kspace *ks, uint64_t gpa,
 /*
  * Make room for op: any slot overlapping it goes, and the parts of it
  * outside op come back as slots of their own (its prefix and suffix).
+ * Return: 0, or the error of a deletion the kernel refused (op would
+ * overlap that slot: it must not be made).
  */
-static void cut_overlaps(struct gm_kspace *ks, const struct gm_kop *op)
+static int cut_overlaps(struct gm_kspace *ks, const struct gm_kop *op)
 {
     for (;;) {
         struct overlap o = {.n = 0};
@@ -352,7 +367,7 @@ static void cut_overlaps(struct gm_kspace *ks, const struct gm_kop *op)
         gm__itree_query(ks->tree, op->gpa, (gm_u128)op->gpa + op->size,
                         collect_cb, &o);
         if (!o.n) {
-            return;
+            return 0;
         }
         s = o.v[0];
         has_pre = s->gpa < op->gpa;
@@ -367,13 +382,22 @@ static void cut_overlaps(struct gm_kspace *ks, const struct gm_kop *op)
         suf.mask = s->mask;
         suf.region = s->region;
         suf.offset = s->offset + (suf.gpa - s->gpa);
+        /* References first: the deletion may drop the slot's last one. */
         if (has_pre) {
             gm_region_ref(pre.region);
         }
         if (has_suf) {
             gm_region_ref(suf.region);
         }
-        slot_delete(s);
+        if (slot_delete(s)) {
+            if (has_pre) {
+                gm_region_unref(pre.region);
+            }
+            if (has_suf) {
+                gm_region_unref(suf.region);
+            }
+            return -EBUSY;
+        }
         if (has_pre) {
             slot_create(ks, &pre);
         }
@@ -437,7 +461,8 @@ static void rebuild(struct gm_kspace *ks)
     for (uint32_t id = 0; id < ks->next_id; id++) {
         struct gm_kslot *s = ks->by_id[id];
 
-        if (s) {
+        /* Skip zombies: out of the tree, their numbers wait for a harvest. */
+        if (s && find_exact(ks, s->gpa, s->size) == s) {
             struct gm_kop op = {GM_KOP_DEL, s->gpa, s->size, s->host,
                                 s->flags, s->mask, s->region, s->offset};
 
@@ -464,8 +489,8 @@ static void apply(struct gm_kspace *ks)
     struct gm_kop *v;
     size_t n, nadd = 0;
 
-    if (ks->resync) {
-        rebuild(ks);
+    if (ks->resync && !ks->detaching) {
+        rebuild(ks); /* (detaching: gm__kspace_clear() follows) */
     }
     v = ks->ops.v;
     n = ks->ops.n;
@@ -478,7 +503,9 @@ static void apply(struct gm_kspace *ks)
             v[i] = t;
         }
     }
-    qsort(v, nadd, sizeof(*v), cmp_op_gpa);
+    if (nadd > 1) {
+        qsort(v, nadd, sizeof(*v), cmp_op_gpa); /* v may be NULL if n == 0 */
+    }
 
     /* 1 and 3: deletions, kept or changed in place when re-added. */
     for (size_t i = nadd; i < n; i++) {
@@ -514,8 +541,7 @@ static void apply(struct gm_kspace *ks)
     }
     /* 4: additions. */
     for (size_t i = 0; i < nadd; i++) {
-        if (v[i].kind == GM_KOP_ADD) {
-            cut_overlaps(ks, &v[i]);
+        if (v[i].kind == GM_KOP_ADD && !cut_overlaps(ks, &v[i])) {
             slot_create(ks, &v[i]); /* takes the region reference */
             v[i].region = NULL;
         }
@@ -533,6 +559,17 @@ static void on_commit(void *o)
     pthread_mutex_lock(&ks->kvm->lock);
     apply(ks);
     pthread_mutex_unlock(&ks->kvm->lock);
+}
+
+void gm__kspace_clear(struct gm_kspace *ks)
+{
+    for (uint32_t id = 0; id < ks->next_id; id++) {
+        struct gm_kslot *s = ks->by_id[id];
+
+        if (s && find_exact(ks, s->gpa, s->size) == s) {
+            slot_delete(s);
+        }
+    }
 }
 
 void gm__kspace_free(struct gm_kspace *ks)

@@ -342,13 +342,27 @@ int gm_kvm_detach(gm_kvm *kvm, gm_space *as, gm_error *err)
         return gm__error_set(err, -EINVAL, "KVM: space not attached");
     }
     if (ks->l) {
+        pthread_mutex_lock(&kvm->lock);
+        ks->detaching = true;
+        pthread_mutex_unlock(&kvm->lock);
         r = gm_listener_unregister(ks->l, err); /* replays deletions */
         if (r) {
+            pthread_mutex_lock(&kvm->lock);
+            ks->detaching = false;
+            pthread_mutex_unlock(&kvm->lock);
             return r;
         }
         ks->l = NULL;
     }
     pthread_mutex_lock(&kvm->lock);
+    gm__kspace_clear(ks); /* what the replayed deletions left */
+    /*
+     * Ring mode: its deleted logging slots wait as zombies (pointing at ks)
+     * for a harvest; collect their entries and bury them now.
+     */
+    if (kvm->dirty_mode == GM_KVM_DIRTY_RING) {
+        gm__kvm_harvest(kvm);
+    }
     for (pp = &kvm->spaces; *pp != ks; pp = &(*pp)->next) {
     }
     *pp = ks->next;
