@@ -64,7 +64,8 @@
  * stops the program.
  *
  * Only the public API is used. Targets are printed next to the figures;
- * with --strict the program exits 1 when one is missed. --quick runs small
+ * with --strict the program exits 1 when one is missed. The last line
+ * counts them as the tests do: "N passed, N failed (targets)". --quick runs small
  * sizes once as a smoke test (make check), whose timings mean nothing.
  * --seed N changes the random pages (the seed is printed); --only 14 runs
  * parts (1) and (4) only.
