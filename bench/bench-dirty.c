@@ -64,7 +64,8 @@
  * stops the program.
  *
  * Only the public API is used. Targets are printed next to the figures;
- * with --strict the program exits 1 when one is missed. --quick runs small
+ * with --strict the program exits 1 when one is missed. The last line
+ * counts them as the tests do: "N passed, N failed (targets)". --quick runs small
  * sizes once as a smoke test (make check), whose timings mean nothing.
  * --seed N changes the random pages (the seed is printed); --only 14 runs
  * parts (1) and (4) only.
@@ -135,6 +136,7 @@ static double tnow(void)
  */
 
 static int missed;
+static int n_met, n_missed; /* targets judged */
 
 static void header(const char *title)
 {
@@ -158,6 +160,9 @@ static void row(const char *what, const char *ours, const char *base,
                   : "MISS");
     if (ok == 0) {
         missed = 1;
+        n_missed++;
+    } else if (ok > 0) {
+        n_met++;
     }
 }
 
@@ -1675,5 +1680,8 @@ int main(int argc, char **argv)
         printf("\nsome targets were missed%s\n",
                o.strict ? "" : " (not fatal without --strict)");
     }
+    /* The tests' convention: one line to grep, targets met and missed. */
+    printf("\n%d passed, %d failed (targets%s)\n", n_met, n_missed,
+           o.quick ? "; --quick: small sizes, timings mean nothing" : "");
     return missed && o.strict ? 1 : 0;
 }

@@ -359,6 +359,19 @@ static inline void gm__cache_dirty(struct gm_cache *c, uint64_t off,
     uint64_t p0 = c->dirty_page + (a >> 12);
     uint64_t p1 = c->dirty_page + ((a + size - 1) >> 12);
 
+    /*
+     * The common case first: one client, one page, its bit set already
+     * (the page was written since the last take): a load and a test.
+     */
+    if (__builtin_expect(c->ndirty == 1 && !c->dirty_always && p1 == p0,
+                         1)) {
+        uint64_t *w = c->dirty[0] + (p0 >> 6);
+
+        if (__builtin_expect(
+                (__atomic_load_n(w, __ATOMIC_RELAXED) >> (p0 & 63)) & 1, 1)) {
+            return;
+        }
+    }
     for (unsigned i = 0; i < c->ndirty; i++) {
         gm__cache_dirty_page(c->dirty[i], p0, c->dirty_always);
         if (p1 != p0) {

@@ -155,7 +155,12 @@ static uint64_t restore_block(gm_ram_snapshot *s, struct snap_block *sb)
     uint64_t pages = (sb->used_length + GM_DIRTY_PAGE_SIZE - 1) >>
                      GM_DIRTY_PAGE_BITS;
     uint64_t first = b->offset >> GM_DIRTY_PAGE_BITS, copied = 0;
-    unsigned others = ((1u << GM_DIRTY_CLIENTS) - 1) &
+    /*
+     * The clients only: the slots past GM_DIRTY_NR are spare or the
+     * blocks' own bitmap (set for every page of a block already), and a
+     * bit set in each of those would cost a cache miss per page.
+     */
+    unsigned others = ((1u << GM_DIRTY_NR) - 1) &
                       ~(1u << GM_DIRTY_SNAPSHOT);
 
     gm__rcu_read_lock();

@@ -2479,6 +2479,10 @@ static void test_ram_snapshot(void)
 
         CHECK_EQ_STR(rh_dirty_pages(m.sys, ra, 16 * PG, GM_DIRTY_VGA, p,
                                     sizeof(p)), "3 5 6 9");
+        CHECK_EQ_STR(rh_dirty_pages(m.sys, ra, 16 * PG, GM_DIRTY_CODE, p,
+                                    sizeof(p)), "3 5 6 9");
+        CHECK_EQ_STR(rh_dirty_pages(m.sys, ra, 16 * PG, GM_DIRTY_MIGRATION,
+                                    p, sizeof(p)), "3 5 6 9");
         CHECK_EQ_STR(rh_dirty_pages(m.sys, ra, 16 * PG, GM_DIRTY_SNAPSHOT, p,
                                     sizeof(p)), "");
     }
