@@ -27,6 +27,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "../board.h"
 #include "vmm.h"
 
 #define FLASH_MAGIC "FLSH"
@@ -320,4 +321,55 @@ void vmm_devices_fini(struct vmm_devices *d)
         close(d->doorbell_fd);
     }
     pthread_mutex_destroy(&d->lock);
+}
+
+static gm_region *make_device(void *opaque, gm_system *sys, const char *kind,
+                              const char *dev, const char *name, gm_u128 size,
+                              gm_error *err)
+{
+    const struct vmm_device_type *t = vmm_device_find(dev, kind);
+
+    if (!t) {
+        vmm_err(err, -EINVAL, "no device model '%s' for a `%s` region", dev,
+                kind);
+        return NULL;
+    }
+    return t->create(opaque, sys, name, size, err);
+}
+
+struct spaces {
+    gm_space *mem, *io;
+};
+
+static int find_spaces(gm_space *as, void *opaque)
+{
+    struct spaces *sp = opaque;
+
+    if (!strcmp(gm_space_name(as), "memory")) {
+        sp->mem = as;
+    } else if (!strcmp(gm_space_name(as), "io")) {
+        sp->io = as;
+    }
+    return 0;
+}
+
+int vmm_board_build(struct machine *m, struct vmm_devices *d,
+                    const char *label, char *text, size_t len,
+                    gm_space **mem, gm_space **io)
+{
+    struct board_devices devs = {make_device, d, true};
+    struct spaces sp = {NULL, NULL};
+
+    if (board_import_devices(m, label, text, len, &devs)) {
+        return -1;
+    }
+    gm_system_foreach_space(m->sys, find_spaces, &sp);
+    if (!sp.mem) {
+        fprintf(stderr, "%s: expected an address space named `memory`\n",
+                label);
+        return -1;
+    }
+    *mem = sp.mem;
+    *io = sp.io;
+    return 0;
 }

@@ -87,33 +87,6 @@ static void *vcpu_thread(void *opaque)
     return NULL;
 }
 
-static int find_spaces(gm_space *as, void *opaque)
-{
-    struct vmm *vm = opaque;
-
-    if (!strcmp(gm_space_name(as), "memory")) {
-        vm->mem = as;
-    } else if (!strcmp(gm_space_name(as), "io")) {
-        vm->io = as;
-    }
-    return 0;
-}
-
-static gm_region *make_device(void *opaque, gm_system *sys, const char *kind,
-                              const char *dev, const char *name, gm_u128 size,
-                              gm_error *err)
-{
-    struct vmm *vm = opaque;
-    const struct vmm_device_type *t = vmm_device_find(dev, kind);
-
-    if (!t) {
-        vmm_err(err, -EINVAL, "no device model '%s' for a `%s` region", dev,
-                kind);
-        return NULL;
-    }
-    return t->create(&vm->dev, sys, name, size, err);
-}
-
 static int print_slot(const struct gm_kvm_slot_info *s, void *opaque)
 {
     (void)opaque;
@@ -459,7 +432,7 @@ static int load(struct vmm *vm, const struct cli_input *in,
 {
     const struct vmm_x86_layout *lay = &vmm_x86_default;
     const struct cli_input guest_in = {.max_size = GUEST_MAX};
-    struct board_devices devs = {make_device, vm, true};
+    const char *label = board ? cli_label(board) : "(built-in board)";
     gm_error err = {0};
     size_t len;
     char *text;
@@ -477,16 +450,10 @@ static int load(struct vmm *vm, const struct cli_input *in,
     if (!text) {
         return 2;
     }
-    r = board_import_devices(&vm->m, board ? cli_label(board) : "(built-in board)",
-                             text, len, &devs);
+    r = vmm_board_build(&vm->m, &vm->dev, label, text, len, &vm->mem,
+                        &vm->io);
     free(text);
     if (r) {
-        return 2;
-    }
-    gm_system_foreach_space(vm->m.sys, find_spaces, vm);
-    if (!vm->mem) {
-        fprintf(stderr, "%s: expected an address space named `memory`\n",
-                board ? board : "(built-in board)");
         return 2;
     }
     vm->bar = vm->dev.bar;
@@ -495,21 +462,14 @@ static int load(struct vmm *vm, const struct cli_input *in,
         if (!text) {
             return 2;
         }
-        r = gm_space_write(vm->mem, lay->entry, text, len, GM_ATTRS_DEFAULT);
+        r = vmm_x86_load(vm->mem, lay, text, len, &err);
         free(text);
     } else {
-        r = gm_space_write(vm->mem, lay->entry, gm_guest_start,
-                           (size_t)(gm_guest_end - gm_guest_start),
-                           GM_ATTRS_DEFAULT);
+        r = vmm_x86_load(vm->mem, lay, gm_guest_start,
+                         (size_t)(gm_guest_end - gm_guest_start), &err);
     }
-    if (r != GM_RESULT_OK) {
-        fprintf(stderr, "%s: no RAM at 0x%llx for the guest\n",
-                board ? board : "(built-in board)",
-                (unsigned long long)lay->entry);
-        return 2;
-    }
-    if (vmm_x86_setup_memory(vm->mem, lay, &err)) {
-        fprintf(stderr, "guestmem run: %s\n", err.msg);
+    if (r) {
+        fprintf(stderr, "%s: %s\n", label, err.msg);
         return 2;
     }
     return 0;
