@@ -373,3 +373,38 @@ int vmm_board_build(struct machine *m, struct vmm_devices *d,
     *io = sp.io;
     return 0;
 }
+
+static const char default_board[] =
+    "# guestmem run's built-in board: RAM with a hole, a ROM with an alias,\n"
+    "# a UART, an MMIO device with an ioeventfd doorbell, a flash ROM\n"
+    "# device, a framebuffer logged for VGA, and a BAR the VMM moves.\n"
+    "container sysmem 16E name=system\n"
+    "ram       ram    64M  name=pc.ram\n"
+    "alias     ram-lo 640K ram 0\n"
+    "alias     ram-hi 63M  ram 1M\n"
+    "ram       fb     128K dev=framebuffer name=vga.vram\n"
+    "rom       bios   64K  dev=bios name=pc.bios\n"
+    "alias     bios-hi 64K bios 0 name=pc.bios.alias\n"
+    "romdev    flash  64K  dev=flash name=system.flash0\n"
+    "io        bell   4K   dev=doorbell name=virtio-doorbell\n"
+    "io        bar    4K   dev=bar name=pci-bar0\n"
+    "map sysmem 0          ram-lo\n"
+    "map sysmem 0xa0000    fb\n"
+    "map sysmem 0xf0000    bios\n"
+    "map sysmem 0x100000   ram-hi\n"
+    "map sysmem 0xe0000000 bar\n"
+    "map sysmem 0xfe000000 flash\n"
+    "map sysmem 0xfeb00000 bell\n"
+    "map sysmem 0xffff0000 bios-hi\n"
+    "container ioroot 64K name=io\n"
+    "io        uart   8    dev=uart name=serial\n"
+    "io        exit   2    dev=exit name=debug-exit\n"
+    "map ioroot 0x3f8 uart\n"
+    "map ioroot 0x501 exit\n"
+    "space memory sysmem\n"
+    "space io     ioroot\n";
+
+const char *vmm_default_board(void)
+{
+    return default_board;
+}

@@ -87,6 +87,12 @@ int vmm_board_build(struct machine *m, struct vmm_devices *d,
                     gm_space **mem, gm_space **io);
 
 /* x86.c: long mode at CPL3 through KVM_SET_SREGS. */
+/* The GDT's selectors (RPL 3 for the user's). */
+#define VMM_X86_SEL_KCODE 0x08 /* 64-bit kernel code (unused by the guest) */
+#define VMM_X86_SEL_KDATA 0x10 /* kernel data (unused by the guest) */
+#define VMM_X86_SEL_UCODE 0x1b /* 64-bit user code */
+#define VMM_X86_SEL_UDATA 0x23 /* user data and stack */
+#define VMM_X86_SEL_TSS 0x28   /* the 64-bit TSS (two entries) */
 struct vmm_x86_layout {
     uint64_t gdt, tss, pml4; /* guest-physical addresses in low RAM */
     uint64_t entry;          /* where the guest code is loaded */

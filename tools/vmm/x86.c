@@ -27,9 +27,6 @@
 #define PTE_US 0x4ull
 #define PTE_PS 0x80ull
 
-#define SEL_UCODE 0x1b /* GDT entry 3, RPL 3 */
-#define SEL_UDATA 0x23 /* GDT entry 4, RPL 3 */
-#define SEL_TSS 0x28   /* GDT entries 5 and 6 */
 #define GDT_ENTRIES 7
 #define TSS_LIMIT 0x67
 
@@ -81,13 +78,14 @@ int vmm_x86_setup_memory(gm_space *mem, const struct vmm_x86_layout *lay,
     uint64_t pdpt = lay->pml4 + 0x1000, pd = lay->pml4 + 0x2000;
     int r;
 
-    gdt[1] = seg_desc(0xb, 0, true, false);  /* kernel code, 64-bit */
-    gdt[2] = seg_desc(0x3, 0, false, true);  /* kernel data */
-    gdt[3] = seg_desc(0xb, 3, true, false);  /* user code, 64-bit */
-    gdt[4] = seg_desc(0x3, 3, false, true);  /* user data */
-    gdt[5] = TSS_LIMIT | ((lay->tss & 0xffffff) << 16) | (0x9ull << 40) |
-             (1ull << 47) | ((lay->tss >> 24 & 0xff) << 56);
-    gdt[6] = lay->tss >> 32;
+    gdt[VMM_X86_SEL_KCODE >> 3] = seg_desc(0xb, 0, true, false);
+    gdt[VMM_X86_SEL_KDATA >> 3] = seg_desc(0x3, 0, false, true);
+    gdt[VMM_X86_SEL_UCODE >> 3] = seg_desc(0xb, 3, true, false);
+    gdt[VMM_X86_SEL_UDATA >> 3] = seg_desc(0x3, 3, false, true);
+    gdt[VMM_X86_SEL_TSS >> 3] = TSS_LIMIT | ((lay->tss & 0xffffff) << 16) |
+                                (0x9ull << 40) | (1ull << 47) |
+                                ((lay->tss >> 24 & 0xff) << 56);
+    gdt[(VMM_X86_SEL_TSS >> 3) + 1] = lay->tss >> 32;
     memset(tss, 0, sizeof(tss));
     tss[0x66] = sizeof(tss); /* I/O bitmap base past the limit: none */
     if ((r = put(mem, lay->gdt, gdt, sizeof(gdt), err)) ||
@@ -171,12 +169,12 @@ void vmm_x86_state(const struct vmm_x86_layout *lay, unsigned id,
                    unsigned nvcpus, struct vmm_x86_state *st)
 {
     memset(st, 0, sizeof(*st));
-    user_seg(&st->cs, SEL_UCODE, 0xb, true);
-    user_seg(&st->ds, SEL_UDATA, 0x3, false);
+    user_seg(&st->cs, VMM_X86_SEL_UCODE, 0xb, true);
+    user_seg(&st->ds, VMM_X86_SEL_UDATA, 0x3, false);
     st->es = st->fs = st->gs = st->ss = st->ds;
     st->tr.base = lay->tss;
     st->tr.limit = TSS_LIMIT;
-    st->tr.selector = SEL_TSS;
+    st->tr.selector = VMM_X86_SEL_TSS;
     st->tr.type = 0xb; /* busy 64-bit TSS */
     st->tr.present = 1;
     st->ldt.type = 0x2;
