@@ -617,6 +617,9 @@ static void test_board_descriptors(void)
         CHECK_EQ_U64(d >> 40 & 0xf, s->s ? s->type : 0x9);
     }
     CHECK_EQ_U64(st.tr.type, 0xb);
+    /* A Linux host's __USER_CS and __USER_DS (PVM needs them: vmm.h). */
+    CHECK_EQ_U64(st.cs.selector, 0x33);
+    CHECK_EQ_U64(st.ss.selector, 0x2b);
     vm_fini(&vm);
 }
 

@@ -87,12 +87,17 @@ int vmm_board_build(struct machine *m, struct vmm_devices *d,
                     gm_space **mem, gm_space **io);
 
 /* x86.c: long mode at CPL3 through KVM_SET_SREGS. */
-/* The GDT's selectors (RPL 3 for the user's). */
-#define VMM_X86_SEL_KCODE 0x08 /* 64-bit kernel code (unused by the guest) */
-#define VMM_X86_SEL_KDATA 0x10 /* kernel data (unused by the guest) */
-#define VMM_X86_SEL_UCODE 0x1b /* 64-bit user code */
-#define VMM_X86_SEL_UDATA 0x23 /* user data and stack */
-#define VMM_X86_SEL_TSS 0x28   /* the 64-bit TSS (two entries) */
+/*
+ * The GDT's selectors (RPL 3 for the user's): Linux's x86-64 layout, so
+ * that the user selectors are the host's __USER_CS and __USER_DS. A PVM
+ * host runs CPL3 guest code on its own GDT with the guest's CS and SS
+ * selectors, and takes only __USER_CS for 64-bit code.
+ */
+#define VMM_X86_SEL_KCODE 0x10 /* 64-bit kernel code (unused by the guest) */
+#define VMM_X86_SEL_KDATA 0x18 /* kernel data (unused by the guest) */
+#define VMM_X86_SEL_UDATA 0x2b /* user data and stack */
+#define VMM_X86_SEL_UCODE 0x33 /* 64-bit user code */
+#define VMM_X86_SEL_TSS 0x40   /* the 64-bit TSS (two entries) */
 struct vmm_x86_layout {
     uint64_t gdt, tss, pml4; /* guest-physical addresses in low RAM */
     uint64_t entry;          /* where the guest code is loaded */

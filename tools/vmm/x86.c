@@ -3,8 +3,9 @@
  * tools/vmm/x86.c - a vCPU in 64-bit mode at CPL3, set up from outside.
  *
  * No firmware and no guest kernel: the VMM writes a GDT (kernel and user
- * segments and a TSS), identity-mapped page tables for the low 4 GiB with
- * the user bit set (2 MiB pages), and loads the vCPU's state directly with
+ * segments and a TSS, at the selectors a Linux host uses: vmm.h),
+ * identity-mapped page tables for the low 4 GiB with the user bit set
+ * (2 MiB pages), and loads the vCPU's state directly with
  * KVM_SET_SREGS / KVM_SET_REGS: long mode, paging on, the user code and
  * data segments (CPL3), RFLAGS.IOPL 3 so the guest may use port I/O. Guest
  * code at CPL3 runs natively even where KVM emulates CPL0 (PVM), and the
@@ -27,7 +28,7 @@
 #define PTE_US 0x4ull
 #define PTE_PS 0x80ull
 
-#define GDT_ENTRIES 7
+#define GDT_ENTRIES 10
 #define TSS_LIMIT 0x67
 
 #define CR0_PE 0x1ull
