@@ -23,15 +23,17 @@
  * the first instruction, so every fetch and access walks the identity page
  * tables. Checks:
  *
- *  - the GDT entries agree with the descriptor caches KVM is given;
+ *  - the GDT entries agree with the descriptor caches KVM is given, and
+ *    the user selectors are a Linux host's (what PVM needs);
  *  - vCPU 0 runs the whole guest to the exit port: what report() in run.c
  *    checks (console, status, doorbell rings, 8 dirty framebuffer pages,
  *    2 flash mode changes) and the RAM the guest filled;
  *  - vCPU 1 of 2 fills its slice and rings; with vCPU 0 after it the
  *    rings are report()'s 3 + (vCPUs - 1);
  *  - the emulator enforces what this relies on: without the user bit in
- *    the page tables the guest faults at once (#PF: it runs at CPL3), with
- *    IOPL 0 its first OUT faults (#GP);
+ *    the page tables the guest faults at once (#PF: it runs at CPL3), and
+ *    IRETQ to a DPL 0 code segment faults (#GP). Unicorn lets every IN
+ *    and OUT through, so IOPL 3 is only checked as RFLAGS' value;
  *  - guest-interp.S (test-kvm-guest.c's guest) runs its command protocol.
  */
 #include <errno.h>
