@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * tests/kvm/guest-interp.S - a guest for the KVM tests: runs at CPL3 in
+ * tests/vmm/guest-interp.S - a guest for the KVM tests: runs at CPL3 in
  * 64-bit mode (tools/vmm/x86.c sets it up) and executes a list of commands
  * the test wrote into guest RAM, so one guest serves every test.
  *

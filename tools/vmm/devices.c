@@ -27,6 +27,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "../board.h"
 #include "vmm.h"
 
 #define FLASH_MAGIC "FLSH"
@@ -320,4 +321,90 @@ void vmm_devices_fini(struct vmm_devices *d)
         close(d->doorbell_fd);
     }
     pthread_mutex_destroy(&d->lock);
+}
+
+static gm_region *make_device(void *opaque, gm_system *sys, const char *kind,
+                              const char *dev, const char *name, gm_u128 size,
+                              gm_error *err)
+{
+    const struct vmm_device_type *t = vmm_device_find(dev, kind);
+
+    if (!t) {
+        vmm_err(err, -EINVAL, "no device model '%s' for a `%s` region", dev,
+                kind);
+        return NULL;
+    }
+    return t->create(opaque, sys, name, size, err);
+}
+
+struct spaces {
+    gm_space *mem, *io;
+};
+
+static int find_spaces(gm_space *as, void *opaque)
+{
+    struct spaces *sp = opaque;
+
+    if (!strcmp(gm_space_name(as), "memory")) {
+        sp->mem = as;
+    } else if (!strcmp(gm_space_name(as), "io")) {
+        sp->io = as;
+    }
+    return 0;
+}
+
+int vmm_board_build(struct machine *m, struct vmm_devices *d,
+                    const char *label, char *text, size_t len,
+                    gm_space **mem, gm_space **io)
+{
+    struct board_devices devs = {make_device, d, true};
+    struct spaces sp = {NULL, NULL};
+
+    if (board_import_devices(m, label, text, len, &devs)) {
+        return -1;
+    }
+    gm_system_foreach_space(m->sys, find_spaces, &sp);
+    if (!sp.mem) {
+        fprintf(stderr, "%s: expected an address space named `memory`\n",
+                label);
+        return -1;
+    }
+    *mem = sp.mem;
+    *io = sp.io;
+    return 0;
+}
+
+static const char default_board[] =
+    "# guestmem run's built-in board: RAM with a hole, a ROM with an alias,\n"
+    "# a UART, an MMIO device with an ioeventfd doorbell, a flash ROM\n"
+    "# device, a framebuffer logged for VGA, and a BAR the VMM moves.\n"
+    "container sysmem 16E name=system\n"
+    "ram       ram    64M  name=pc.ram\n"
+    "alias     ram-lo 640K ram 0\n"
+    "alias     ram-hi 63M  ram 1M\n"
+    "ram       fb     128K dev=framebuffer name=vga.vram\n"
+    "rom       bios   64K  dev=bios name=pc.bios\n"
+    "alias     bios-hi 64K bios 0 name=pc.bios.alias\n"
+    "romdev    flash  64K  dev=flash name=system.flash0\n"
+    "io        bell   4K   dev=doorbell name=virtio-doorbell\n"
+    "io        bar    4K   dev=bar name=pci-bar0\n"
+    "map sysmem 0          ram-lo\n"
+    "map sysmem 0xa0000    fb\n"
+    "map sysmem 0xf0000    bios\n"
+    "map sysmem 0x100000   ram-hi\n"
+    "map sysmem 0xe0000000 bar\n"
+    "map sysmem 0xfe000000 flash\n"
+    "map sysmem 0xfeb00000 bell\n"
+    "map sysmem 0xffff0000 bios-hi\n"
+    "container ioroot 64K name=io\n"
+    "io        uart   8    dev=uart name=serial\n"
+    "io        exit   2    dev=exit name=debug-exit\n"
+    "map ioroot 0x3f8 uart\n"
+    "map ioroot 0x501 exit\n"
+    "space memory sysmem\n"
+    "space io     ioroot\n";
+
+const char *vmm_default_board(void)
+{
+    return default_board;
 }

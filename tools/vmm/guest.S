@@ -10,7 +10,7 @@
  * the others fill their own slice of RAM and ring the doorbell. Every vCPU
  * ends by writing (its number << 8 | status) to the exit port: status 0
  * means every check passed. The addresses are the default board's
- * (tools/vmm/board.c).
+ * (vmm_default_board() in tools/vmm/devices.c).
  */
         .set UART,       0x3f8
         .set EXITPORT,   0x501

@@ -87,33 +87,6 @@ static void *vcpu_thread(void *opaque)
     return NULL;
 }
 
-static int find_spaces(gm_space *as, void *opaque)
-{
-    struct vmm *vm = opaque;
-
-    if (!strcmp(gm_space_name(as), "memory")) {
-        vm->mem = as;
-    } else if (!strcmp(gm_space_name(as), "io")) {
-        vm->io = as;
-    }
-    return 0;
-}
-
-static gm_region *make_device(void *opaque, gm_system *sys, const char *kind,
-                              const char *dev, const char *name, gm_u128 size,
-                              gm_error *err)
-{
-    struct vmm *vm = opaque;
-    const struct vmm_device_type *t = vmm_device_find(dev, kind);
-
-    if (!t) {
-        vmm_err(err, -EINVAL, "no device model '%s' for a `%s` region", dev,
-                kind);
-        return NULL;
-    }
-    return t->create(&vm->dev, sys, name, size, err);
-}
-
 static int print_slot(const struct gm_kvm_slot_info *s, void *opaque)
 {
     (void)opaque;
@@ -419,47 +392,12 @@ static int report(struct vmm *vm, bool host_only)
     return ok ? 0 : 1;
 }
 
-static const char default_board[] =
-    "# guestmem run's built-in board: RAM with a hole, a ROM with an alias,\n"
-    "# a UART, an MMIO device with an ioeventfd doorbell, a flash ROM\n"
-    "# device, a framebuffer logged for VGA, and a BAR the VMM moves.\n"
-    "container sysmem 16E name=system\n"
-    "ram       ram    64M  name=pc.ram\n"
-    "alias     ram-lo 640K ram 0\n"
-    "alias     ram-hi 63M  ram 1M\n"
-    "ram       fb     128K dev=framebuffer name=vga.vram\n"
-    "rom       bios   64K  dev=bios name=pc.bios\n"
-    "alias     bios-hi 64K bios 0 name=pc.bios.alias\n"
-    "romdev    flash  64K  dev=flash name=system.flash0\n"
-    "io        bell   4K   dev=doorbell name=virtio-doorbell\n"
-    "io        bar    4K   dev=bar name=pci-bar0\n"
-    "map sysmem 0          ram-lo\n"
-    "map sysmem 0xa0000    fb\n"
-    "map sysmem 0xf0000    bios\n"
-    "map sysmem 0x100000   ram-hi\n"
-    "map sysmem 0xe0000000 bar\n"
-    "map sysmem 0xfe000000 flash\n"
-    "map sysmem 0xfeb00000 bell\n"
-    "map sysmem 0xffff0000 bios-hi\n"
-    "container ioroot 64K name=io\n"
-    "io        uart   8    dev=uart name=serial\n"
-    "io        exit   2    dev=exit name=debug-exit\n"
-    "map ioroot 0x3f8 uart\n"
-    "map ioroot 0x501 exit\n"
-    "space memory sysmem\n"
-    "space io     ioroot\n";
-
-const char *vmm_default_board(void)
-{
-    return default_board;
-}
-
 static int load(struct vmm *vm, const struct cli_input *in,
                 const char *board, const char *guest)
 {
     const struct vmm_x86_layout *lay = &vmm_x86_default;
     const struct cli_input guest_in = {.max_size = GUEST_MAX};
-    struct board_devices devs = {make_device, vm, true};
+    const char *label = board ? cli_label(board) : "(built-in board)";
     gm_error err = {0};
     size_t len;
     char *text;
@@ -468,25 +406,19 @@ static int load(struct vmm *vm, const struct cli_input *in,
     if (board) {
         text = cli_read(in, board, &len);
     } else {
-        len = strlen(default_board);
+        len = strlen(vmm_default_board());
         text = malloc(len + 1);
         if (text) {
-            memcpy(text, default_board, len + 1);
+            memcpy(text, vmm_default_board(), len + 1);
         }
     }
     if (!text) {
         return 2;
     }
-    r = board_import_devices(&vm->m, board ? cli_label(board) : "(built-in board)",
-                             text, len, &devs);
+    r = vmm_board_build(&vm->m, &vm->dev, label, text, len, &vm->mem,
+                        &vm->io);
     free(text);
     if (r) {
-        return 2;
-    }
-    gm_system_foreach_space(vm->m.sys, find_spaces, vm);
-    if (!vm->mem) {
-        fprintf(stderr, "%s: expected an address space named `memory`\n",
-                board ? board : "(built-in board)");
         return 2;
     }
     vm->bar = vm->dev.bar;
@@ -495,21 +427,14 @@ static int load(struct vmm *vm, const struct cli_input *in,
         if (!text) {
             return 2;
         }
-        r = gm_space_write(vm->mem, lay->entry, text, len, GM_ATTRS_DEFAULT);
+        r = vmm_x86_load(vm->mem, lay, text, len, &err);
         free(text);
     } else {
-        r = gm_space_write(vm->mem, lay->entry, gm_guest_start,
-                           (size_t)(gm_guest_end - gm_guest_start),
-                           GM_ATTRS_DEFAULT);
+        r = vmm_x86_load(vm->mem, lay, gm_guest_start,
+                         (size_t)(gm_guest_end - gm_guest_start), &err);
     }
-    if (r != GM_RESULT_OK) {
-        fprintf(stderr, "%s: no RAM at 0x%llx for the guest\n",
-                board ? board : "(built-in board)",
-                (unsigned long long)lay->entry);
-        return 2;
-    }
-    if (vmm_x86_setup_memory(vm->mem, lay, &err)) {
-        fprintf(stderr, "guestmem run: %s\n", err.msg);
+    if (r) {
+        fprintf(stderr, "%s: %s\n", label, err.msg);
         return 2;
     }
     return 0;

@@ -22,6 +22,8 @@
 
 #include <guestmem/guestmem.h>
 
+#include "../mtree-import.h"
+
 #define VMM_MAX_VCPUS 16
 #define VMM_CONSOLE_MAX 4096
 
@@ -74,7 +76,28 @@ void vmm_devices_fini(struct vmm_devices *d);
 /* Doorbell rings the eventfd counted (reads and resets it). */
 uint64_t vmm_doorbell_rings(struct vmm_devices *d);
 
+/*
+ * Build the machine of a board description (@text, @len: modified in place
+ * as by board_import_devices()) with these device models into @m (zeroed),
+ * their state in @d; find its spaces `memory` (required) and `io` (NULL if
+ * absent). Return: 0, or -1 after a message on stderr.
+ */
+int vmm_board_build(struct machine *m, struct vmm_devices *d,
+                    const char *label, char *text, size_t len,
+                    gm_space **mem, gm_space **io);
+
 /* x86.c: long mode at CPL3 through KVM_SET_SREGS. */
+/*
+ * The GDT's selectors (RPL 3 for the user's): Linux's x86-64 layout, so
+ * that the user selectors are the host's __USER_CS and __USER_DS. A PVM
+ * host runs CPL3 guest code on its own GDT with the guest's CS and SS
+ * selectors, and takes only __USER_CS for 64-bit code.
+ */
+#define VMM_X86_SEL_KCODE 0x10 /* 64-bit kernel code (unused by the guest) */
+#define VMM_X86_SEL_KDATA 0x18 /* kernel data (unused by the guest) */
+#define VMM_X86_SEL_UDATA 0x2b /* user data and stack */
+#define VMM_X86_SEL_UCODE 0x33 /* 64-bit user code */
+#define VMM_X86_SEL_TSS 0x40   /* the 64-bit TSS (two entries) */
 struct vmm_x86_layout {
     uint64_t gdt, tss, pml4; /* guest-physical addresses in low RAM */
     uint64_t entry;          /* where the guest code is loaded */
@@ -84,6 +107,21 @@ extern const struct vmm_x86_layout vmm_x86_default;
 /* Write the GDT, TSS and identity page tables (4 GiB, user) into RAM. */
 int vmm_x86_setup_memory(gm_space *mem, const struct vmm_x86_layout *lay,
                          gm_error *err);
+/*
+ * The architectural state a vCPU starts in: what vmm_x86_setup_vcpu()
+ * gives KVM (segments as KVM's descriptor caches), as plain values.
+ */
+struct vmm_x86_state {
+    struct kvm_segment cs, ds, es, fs, gs, ss, tr, ldt;
+    struct kvm_dtable gdt, idt;
+    uint64_t cr0, cr3, cr4, efer;
+    uint64_t rip, rsp, rflags, rdi, rsi;
+};
+void vmm_x86_state(const struct vmm_x86_layout *lay, unsigned id,
+                   unsigned nvcpus, struct vmm_x86_state *st);
+/* Copy @guest to the entry address, then vmm_x86_setup_memory(). */
+int vmm_x86_load(gm_space *mem, const struct vmm_x86_layout *lay,
+                 const void *guest, size_t len, gm_error *err);
 /* CPUID, segments, control registers and registers of vCPU @id. */
 int vmm_x86_setup_vcpu(int vcpu_fd, const struct vmm_x86_layout *lay,
                        unsigned id, unsigned nvcpus, gm_error *err);

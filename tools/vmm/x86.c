@@ -3,8 +3,9 @@
  * tools/vmm/x86.c - a vCPU in 64-bit mode at CPL3, set up from outside.
  *
  * No firmware and no guest kernel: the VMM writes a GDT (kernel and user
- * segments and a TSS), identity-mapped page tables for the low 4 GiB with
- * the user bit set (2 MiB pages), and loads the vCPU's state directly with
+ * segments and a TSS, at the selectors a Linux host uses: vmm.h),
+ * identity-mapped page tables for the low 4 GiB with the user bit set
+ * (2 MiB pages), and loads the vCPU's state directly with
  * KVM_SET_SREGS / KVM_SET_REGS: long mode, paging on, the user code and
  * data segments (CPL3), RFLAGS.IOPL 3 so the guest may use port I/O. Guest
  * code at CPL3 runs natively even where KVM emulates CPL0 (PVM), and the
@@ -27,10 +28,7 @@
 #define PTE_US 0x4ull
 #define PTE_PS 0x80ull
 
-#define SEL_UCODE 0x1b /* GDT entry 3, RPL 3 */
-#define SEL_UDATA 0x23 /* GDT entry 4, RPL 3 */
-#define SEL_TSS 0x28   /* GDT entries 5 and 6 */
-#define GDT_ENTRIES 7
+#define GDT_ENTRIES 10
 #define TSS_LIMIT 0x67
 
 #define CR0_PE 0x1ull
@@ -81,13 +79,14 @@ int vmm_x86_setup_memory(gm_space *mem, const struct vmm_x86_layout *lay,
     uint64_t pdpt = lay->pml4 + 0x1000, pd = lay->pml4 + 0x2000;
     int r;
 
-    gdt[1] = seg_desc(0xb, 0, true, false);  /* kernel code, 64-bit */
-    gdt[2] = seg_desc(0x3, 0, false, true);  /* kernel data */
-    gdt[3] = seg_desc(0xb, 3, true, false);  /* user code, 64-bit */
-    gdt[4] = seg_desc(0x3, 3, false, true);  /* user data */
-    gdt[5] = TSS_LIMIT | ((lay->tss & 0xffffff) << 16) | (0x9ull << 40) |
-             (1ull << 47) | ((lay->tss >> 24 & 0xff) << 56);
-    gdt[6] = lay->tss >> 32;
+    gdt[VMM_X86_SEL_KCODE >> 3] = seg_desc(0xb, 0, true, false);
+    gdt[VMM_X86_SEL_KDATA >> 3] = seg_desc(0x3, 0, false, true);
+    gdt[VMM_X86_SEL_UCODE >> 3] = seg_desc(0xb, 3, true, false);
+    gdt[VMM_X86_SEL_UDATA >> 3] = seg_desc(0x3, 3, false, true);
+    gdt[VMM_X86_SEL_TSS >> 3] = TSS_LIMIT | ((lay->tss & 0xffffff) << 16) |
+                                (0x9ull << 40) | (1ull << 47) |
+                                ((lay->tss >> 24 & 0xff) << 56);
+    gdt[(VMM_X86_SEL_TSS >> 3) + 1] = lay->tss >> 32;
     memset(tss, 0, sizeof(tss));
     tss[0x66] = sizeof(tss); /* I/O bitmap base past the limit: none */
     if ((r = put(mem, lay->gdt, gdt, sizeof(gdt), err)) ||
@@ -115,6 +114,14 @@ int vmm_x86_setup_memory(gm_space *mem, const struct vmm_x86_layout *lay,
         }
     }
     return 0;
+}
+
+int vmm_x86_load(gm_space *mem, const struct vmm_x86_layout *lay,
+                 const void *guest, size_t len, gm_error *err)
+{
+    int r = put(mem, lay->entry, guest, len, err);
+
+    return r ? r : vmm_x86_setup_memory(mem, lay, err);
 }
 
 /* Give the vCPU what the host's KVM supports (long mode among it). */
@@ -159,9 +166,39 @@ static void user_seg(struct kvm_segment *s, uint16_t sel, unsigned type,
     s->g = 1;
 }
 
+void vmm_x86_state(const struct vmm_x86_layout *lay, unsigned id,
+                   unsigned nvcpus, struct vmm_x86_state *st)
+{
+    memset(st, 0, sizeof(*st));
+    user_seg(&st->cs, VMM_X86_SEL_UCODE, 0xb, true);
+    user_seg(&st->ds, VMM_X86_SEL_UDATA, 0x3, false);
+    st->es = st->fs = st->gs = st->ss = st->ds;
+    st->tr.base = lay->tss;
+    st->tr.limit = TSS_LIMIT;
+    st->tr.selector = VMM_X86_SEL_TSS;
+    st->tr.type = 0xb; /* busy 64-bit TSS */
+    st->tr.present = 1;
+    st->ldt.type = 0x2;
+    st->ldt.unusable = 1;
+    st->gdt.base = lay->gdt;
+    st->gdt.limit = GDT_ENTRIES * 8 - 1;
+    st->idt.base = 0;
+    st->idt.limit = 0;
+    st->cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG;
+    st->cr3 = lay->pml4;
+    st->cr4 = CR4_PAE;
+    st->efer = EFER_LME | EFER_LMA;
+    st->rip = lay->entry;
+    st->rsp = lay->stack_top - (uint64_t)id * 0x1000;
+    st->rflags = RFLAGS_IOPL3 | RFLAGS_FIXED;
+    st->rdi = id;
+    st->rsi = nvcpus;
+}
+
 int vmm_x86_setup_vcpu(int vcpu_fd, const struct vmm_x86_layout *lay,
                        unsigned id, unsigned nvcpus, gm_error *err)
 {
+    struct vmm_x86_state st;
     struct kvm_sregs sr;
     struct kvm_regs regs;
     int r = set_cpuid(vcpu_fd, err);
@@ -172,36 +209,31 @@ int vmm_x86_setup_vcpu(int vcpu_fd, const struct vmm_x86_layout *lay,
     if (ioctl(vcpu_fd, KVM_GET_SREGS, &sr) < 0) {
         return vmm_err(err, -errno, "x86: KVM_GET_SREGS: %s", strerror(errno));
     }
-    user_seg(&sr.cs, SEL_UCODE, 0xb, true);
-    user_seg(&sr.ds, SEL_UDATA, 0x3, false);
-    sr.es = sr.fs = sr.gs = sr.ss = sr.ds;
-    memset(&sr.tr, 0, sizeof(sr.tr));
-    sr.tr.base = lay->tss;
-    sr.tr.limit = TSS_LIMIT;
-    sr.tr.selector = SEL_TSS;
-    sr.tr.type = 0xb; /* busy 64-bit TSS */
-    sr.tr.present = 1;
-    memset(&sr.ldt, 0, sizeof(sr.ldt));
-    sr.ldt.type = 0x2;
-    sr.ldt.unusable = 1;
-    sr.gdt.base = lay->gdt;
-    sr.gdt.limit = GDT_ENTRIES * 8 - 1;
-    sr.idt.base = 0;
-    sr.idt.limit = 0;
-    sr.cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG;
-    sr.cr3 = lay->pml4;
-    sr.cr4 = CR4_PAE;
-    sr.efer = EFER_LME | EFER_LMA;
+    vmm_x86_state(lay, id, nvcpus, &st);
+    sr.cs = st.cs;
+    sr.ds = st.ds;
+    sr.es = st.es;
+    sr.fs = st.fs;
+    sr.gs = st.gs;
+    sr.ss = st.ss;
+    sr.tr = st.tr;
+    sr.ldt = st.ldt;
+    sr.gdt = st.gdt;
+    sr.idt = st.idt;
+    sr.cr0 = st.cr0;
+    sr.cr3 = st.cr3;
+    sr.cr4 = st.cr4;
+    sr.efer = st.efer;
     if (ioctl(vcpu_fd, KVM_SET_SREGS, &sr) < 0) {
         return vmm_err(err, -errno, "x86: KVM_SET_SREGS (long mode, CPL3): "
                        "%s", strerror(errno));
     }
     memset(&regs, 0, sizeof(regs));
-    regs.rip = lay->entry;
-    regs.rsp = lay->stack_top - (uint64_t)id * 0x1000;
-    regs.rflags = RFLAGS_IOPL3 | RFLAGS_FIXED;
-    regs.rdi = id;
-    regs.rsi = nvcpus;
+    regs.rip = st.rip;
+    regs.rsp = st.rsp;
+    regs.rflags = st.rflags;
+    regs.rdi = st.rdi;
+    regs.rsi = st.rsi;
     if (ioctl(vcpu_fd, KVM_SET_REGS, &regs) < 0) {
         return vmm_err(err, -errno, "x86: KVM_SET_REGS: %s", strerror(errno));
     }
