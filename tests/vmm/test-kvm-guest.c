@@ -133,6 +133,11 @@ static bool tvm_init(struct tvm *t)
         HARNESS_FAIL("gm_kvm_vcpu_new: %s", err.msg);
         return false;
     }
+    if (vmm_x86_setup_vcpu(gm_kvm_vcpu_fd(t->v), &vmm_x86_default, 0, 1,
+                           &err)) {
+        HARNESS_FAIL("vmm_x86_setup_vcpu: %s", err.msg);
+        return false;
+    }
     return true;
 }
 
@@ -162,7 +167,7 @@ static bool tvm_run(struct tvm *t)
                                 (t->n + 1) * sizeof(t->cmd[0]),
                                 GM_ATTRS_DEFAULT),
                  GM_RESULT_OK);
-    CHECK_EQ_INT(vmm_x86_setup_vcpu(gm_kvm_vcpu_fd(t->v), &vmm_x86_default,
+    CHECK_EQ_INT(vmm_x86_reset_vcpu(gm_kvm_vcpu_fd(t->v), &vmm_x86_default,
                                     0, 1, &err),
                  0);
     t->done = false;

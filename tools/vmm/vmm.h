@@ -122,8 +122,14 @@ void vmm_x86_state(const struct vmm_x86_layout *lay, unsigned id,
 /* Copy @guest to the entry address, then vmm_x86_setup_memory(). */
 int vmm_x86_load(gm_space *mem, const struct vmm_x86_layout *lay,
                  const void *guest, size_t len, gm_error *err);
-/* CPUID, segments, control registers and registers of vCPU @id. */
+/*
+ * CPUID, segments, control registers and registers of vCPU @id: once,
+ * before its first KVM_RUN (KVM refuses another CPUID after it).
+ */
 int vmm_x86_setup_vcpu(int vcpu_fd, const struct vmm_x86_layout *lay,
+                       unsigned id, unsigned nvcpus, gm_error *err);
+/* The same without CPUID: start vCPU @id over at the entry, any time. */
+int vmm_x86_reset_vcpu(int vcpu_fd, const struct vmm_x86_layout *lay,
                        unsigned id, unsigned nvcpus, gm_error *err);
 
 /* The built-in guest (guest.S) and the default board (board text). */

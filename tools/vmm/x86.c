@@ -198,14 +198,18 @@ void vmm_x86_state(const struct vmm_x86_layout *lay, unsigned id,
 int vmm_x86_setup_vcpu(int vcpu_fd, const struct vmm_x86_layout *lay,
                        unsigned id, unsigned nvcpus, gm_error *err)
 {
+    int r = set_cpuid(vcpu_fd, err);
+
+    return r ? r : vmm_x86_reset_vcpu(vcpu_fd, lay, id, nvcpus, err);
+}
+
+int vmm_x86_reset_vcpu(int vcpu_fd, const struct vmm_x86_layout *lay,
+                       unsigned id, unsigned nvcpus, gm_error *err)
+{
     struct vmm_x86_state st;
     struct kvm_sregs sr;
     struct kvm_regs regs;
-    int r = set_cpuid(vcpu_fd, err);
 
-    if (r) {
-        return r;
-    }
     if (ioctl(vcpu_fd, KVM_GET_SREGS, &sr) < 0) {
         return vmm_err(err, -errno, "x86: KVM_GET_SREGS: %s", strerror(errno));
     }
