@@ -408,6 +408,7 @@ int cli_load(struct machine *m, const struct cli_input *in, const char *path)
         free(text);
         return -1;
     }
+    m->memory = in->memory;
     if (mtree_import_detect(text, len)) {
         rc = mtree_import(m, label, text, len);
     } else {
