@@ -205,5 +205,8 @@ extern const char cmd_map_usage[];
 /* `guestmem diff [--json] OLD NEW` (tools/diff.c). */
 int cmd_diff(const struct cli_command *cmd, int argc, char **argv);
 extern const char cmd_diff_usage[];
+/* `guestmem ram [--json] [FILE]` (tools/ram.c). */
+int cmd_ram(const struct cli_command *cmd, int argc, char **argv);
+extern const char cmd_ram_usage[];
 
 #endif

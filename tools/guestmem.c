@@ -48,6 +48,9 @@ static const struct cli_command commands[] = {
     {"diff", cmd_diff,
      "what a listener would be told between two maps of one machine",
      cmd_diff_usage},
+    {"ram", cmd_ram,
+     "list the RAM blocks: offsets, lengths, backing, dirty pages",
+     cmd_ram_usage},
 };
 
 #define NR_COMMANDS (sizeof(commands) / sizeof(commands[0]))
