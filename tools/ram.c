@@ -188,14 +188,21 @@ static void text_backing(FILE *f, const struct row *r)
 }
 
 /* Columns: widths of the longest cell, header included. */
-enum { C_OFFSET, C_USED, C_MAX, C_PAGE, C_DIRTY, C_BACKING = C_DIRTY + 4,
-       C_NR };
+enum {
+    C_OFFSET,
+    C_USED,
+    C_MAX,
+    C_PAGE,
+    C_DIRTY,
+    C_BACKING = C_DIRTY + 4,
+    C_NR
+};
 
 static void write_text(FILE *f, const struct rows *rs)
 {
-    static const char *const head[C_NR] = {
-        "OFFSET", "USED", "MAX", "PAGE", "VGA", "CODE", "MIGRATION",
-        "SNAPSHOT", "BACKING"};
+    static const char *const head[C_NR] = {"OFFSET",    "USED",     "MAX",
+                                           "PAGE",      "VGA",      "CODE",
+                                           "MIGRATION", "SNAPSHOT", "BACKING"};
     int w[C_NR];
     char cell[64];
 
@@ -204,10 +211,10 @@ static void write_text(FILE *f, const struct rows *rs)
     }
     for (size_t i = 0; i < rs->n; i++) {
         const struct row *r = &rs->v[i];
-        uint64_t v[C_BACKING] = {r->info.offset, r->info.used_length,
+        uint64_t v[C_BACKING] = {r->info.offset,     r->info.used_length,
                                  r->info.max_length, r->info.page_size,
-                                 r->dirty[0], r->dirty[1], r->dirty[2],
-                                 r->dirty[3]};
+                                 r->dirty[0],        r->dirty[1],
+                                 r->dirty[2],        r->dirty[3]};
         char *buf = NULL;
         size_t len = 0;
         FILE *m;
@@ -233,17 +240,17 @@ static void write_text(FILE *f, const struct rows *rs)
     fputs("NAME\n", f);
     for (size_t i = 0; i < rs->n; i++) {
         const struct row *r = &rs->v[i];
-        uint64_t v[C_BACKING] = {r->info.offset, r->info.used_length,
+        uint64_t v[C_BACKING] = {r->info.offset,     r->info.used_length,
                                  r->info.max_length, r->info.page_size,
-                                 r->dirty[0], r->dirty[1], r->dirty[2],
-                                 r->dirty[3]};
+                                 r->dirty[0],        r->dirty[1],
+                                 r->dirty[2],        r->dirty[3]};
         char *buf = NULL;
         size_t len = 0;
         FILE *m;
 
         for (int c = 0; c < C_BACKING; c++) {
-            snprintf(cell, sizeof(cell),
-                     c < C_PAGE ? "0x%" PRIx64 : "%" PRIu64, v[c]);
+            snprintf(cell, sizeof(cell), c < C_PAGE ? "0x%" PRIx64 : "%" PRIu64,
+                     v[c]);
             fprintf(f, "%*s  ", w[c], cell);
         }
         m = open_memstream(&buf, &len);
@@ -402,10 +409,8 @@ const char cmd_ram_usage[] =
     "\n"
     "Options:\n"
     "      --json           JSON (docs/ram.md) instead of the table\n"
-    "      --builtin        the built-in board, whatever standard input is\n"
-    CLI_USAGE_MAX_SIZE
-    CLI_USAGE_HELP
-    "\n"
+    "      --builtin        the built-in board, whatever standard input "
+    "is\n" CLI_USAGE_MAX_SIZE CLI_USAGE_HELP "\n"
     "Exit status:\n"
     "  0  the blocks were listed\n"
     "  1  the output could not be written (or memory ran out)\n"
@@ -449,14 +454,13 @@ int cmd_ram(const struct cli_command *cmd, int argc, char **argv)
         }
     }
     if (argc - optind > 1) {
-        return cli_usage_error(&a, "expected one FILE, not %d",
-                               argc - optind);
+        return cli_usage_error(&a, "expected one FILE, not %d", argc - optind);
     }
     if (optind < argc) {
         path = argv[optind];
         if (builtin) {
             return cli_usage_error(&a, "expected FILE or --builtin, not "
-                                   "both");
+                                       "both");
         }
     } else if (!builtin && cli_stdin_is_input()) {
         path = "-";
@@ -480,9 +484,9 @@ int cmd_ram(const struct cli_command *cmd, int argc, char **argv)
         struct row *r = &rs.v[i];
 
         for (int cl = 0; cl < GM_DIRTY_NR; cl++) {
-            r->dirty[cl] = gm_dirty_count(m.sys, r->info.offset,
-                                          r->info.used_length,
-                                          (enum gm_dirty_client)cl);
+            r->dirty[cl] =
+                gm_dirty_count(m.sys, r->info.offset, r->info.used_length,
+                               (enum gm_dirty_client)cl);
         }
     }
     if (status == CLI_OK) {
@@ -492,8 +496,7 @@ int cmd_ram(const struct cli_command *cmd, int argc, char **argv)
             write_text(stdout, &rs);
         }
         if (fflush(stdout) == EOF || ferror(stdout)) {
-            fprintf(stderr, "guestmem ram: write error: %s\n",
-                    strerror(errno));
+            fprintf(stderr, "guestmem ram: write error: %s\n", strerror(errno));
             status = CLI_FAIL;
         }
     }
