@@ -785,7 +785,9 @@ static int merge_ivs(struct iv *v, int n)
 {
     int m = 0;
 
-    qsort(v, (size_t)n, sizeof(*v), cmp_iv);
+    if (n > 1) { /* qsort(NULL, 0) is undefined */
+        qsort(v, (size_t)n, sizeof(*v), cmp_iv);
+    }
     for (int i = 0; i < n; i++) {
         if (m && v[i].lo <= v[m - 1].hi) {
             if (v[i].hi > v[m - 1].hi) {
@@ -1047,7 +1049,9 @@ static int group_edges(struct ann *a, int p, const int *sib, int n,
         if (rc) {
             break;
         }
-        qsort(pts, (size_t)npts, sizeof(*pts), cmp_u128);
+        if (npts > 1) { /* qsort(NULL, 0) is undefined */
+            qsort(pts, (size_t)npts, sizeof(*pts), cmp_u128);
+        }
         if ((double)npts * n > MAX_GROUP_WORK) {
             fprintf(stderr,
                     "%s:%u: note: too many overlapping siblings to decide "
@@ -1183,7 +1187,9 @@ static int order_children(struct ann *a, int p)
         if (rc) {
             break;
         }
-        qsort(edges, (size_t)ne, 2 * sizeof(int), cmp_pair);
+        if (ne > 1) { /* qsort(NULL, 0) is undefined */
+            qsort(edges, (size_t)ne, 2 * sizeof(int), cmp_pair);
+        }
         int ue = 0;
 
         for (int e = 0; e < ne; e++) {
@@ -1410,7 +1416,9 @@ static int readonly_pass(struct ann *a, bool mark)
             npts++;
         }
     }
-    qsort(pts, (size_t)npts, 2 * sizeof(*pts), cmp_bpoint);
+    if (npts > 1) { /* qsort(NULL, 0) is undefined */
+        qsort(pts, (size_t)npts, 2 * sizeof(*pts), cmp_bpoint);
+    }
     for (int i = 0; i < a->nroots; i++) {
         int root = a->roots[2 * i], b = a->roots[2 * i + 1];
         const struct fblock *bl = &a->f->b[b];
@@ -1568,7 +1576,9 @@ static int canon_block(const struct flat *f, int b, bool old, int as,
             names[n++] = f->as_name[bl->first_as + i];
         }
     }
-    qsort(names, (size_t)n, sizeof(*names), cmp_str);
+    if (n > 1) { /* qsort(NULL, 0) is undefined */
+        qsort(names, (size_t)n, sizeof(*names), cmp_str);
+    }
     for (int i = 0; i < n; i++) {
         fprintf(k, "AS \"%s\"\n", names[i]);
     }
@@ -1615,7 +1625,9 @@ static int canon_all(const struct flat *f, bool old, struct canon **out)
             n++;
         }
     }
-    qsort(c, (size_t)n, sizeof(*c), cmp_canon);
+    if (n > 1) { /* qsort(NULL, 0) is undefined */
+        qsort(c, (size_t)n, sizeof(*c), cmp_canon);
+    }
     *out = c;
     return n;
 }

@@ -12,9 +12,11 @@
  *   space NAME ROOT
  *
  * FLAG is disabled, readonly, nonvolatile, romd-off, name=STRING (the
- * region's displayed name; it defaults to ID and need not be unique) or
+ * region's displayed name; it defaults to ID and need not be unique),
  * dev=TYPE (a device model: board_import_devices() asks its caller to make
- * the region; board_import() makes the usual stub).
+ * the region; board_import() makes the usual one) or, on a RAM-backed
+ * region, a RAM backing option: memfd, file=PATH, share, hugepages,
+ * noreserve, prealloc, max=SIZE (struct gm_ram_opts).
  *
  * Invariants: IDs are unique and declared before use, so a file is read in
  * one pass; every statement maps to one or two public API calls and the
@@ -22,8 +24,10 @@
  * expected, and leave nothing behind (the partial system is destroyed).
  * IDs are found through a hash index, so a board costs time linear in its
  * length; nothing here recurses, whatever the nesting. The system is
- * memoryless unless the caller asks for memory: RAM of any size is then
- * only described, never allocated.
+ * memoryless unless the machine asks for memory (struct machine's
+ * @memory, `guestmem ram`): RAM of any size is only described, never
+ * allocated, and a file=PATH is never made. The RAM backing options are
+ * checked either way.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -213,11 +217,18 @@ static const struct gm_region_ops stub_ops = {
     .write = stub_write,
 };
 
-/* Flags parsed from the tail of a declaration. */
+/*
+ * Flags parsed from the tail of a declaration. @ram: a RAM backing option
+ * was given (@memfd .. @max), all of which go into the block's
+ * struct gm_ram_opts.
+ */
 struct flags {
     bool disabled, readonly, nonvolatile, romd_off;
     const char *name;
     const char *dev;
+    bool ram, memfd, share, hugepages, noreserve, prealloc, has_max;
+    const char *file;
+    gm_u128 max;
 };
 
 static int parse_flags(struct board *b, unsigned line, char **tok, int n,
@@ -225,26 +236,174 @@ static int parse_flags(struct board *b, unsigned line, char **tok, int n,
 {
     memset(f, 0, sizeof(*f));
     for (int i = 0; i < n; i++) {
+        bool ram = true;
+
         if (!strcmp(tok[i], "disabled")) {
             f->disabled = true;
+            ram = false;
         } else if (!strcmp(tok[i], "readonly")) {
             f->readonly = true;
+            ram = false;
         } else if (!strcmp(tok[i], "nonvolatile")) {
             f->nonvolatile = true;
+            ram = false;
         } else if (!strcmp(tok[i], "romd-off")) {
             f->romd_off = true;
+            ram = false;
         } else if (!strncmp(tok[i], "name=", 5)) {
             f->name = tok[i] + 5;
+            ram = false;
         } else if (!strncmp(tok[i], "dev=", 4) && tok[i][4]) {
             f->dev = tok[i] + 4;
+            ram = false;
+        } else if (!strcmp(tok[i], "memfd")) {
+            f->memfd = true;
+        } else if (!strncmp(tok[i], "file=", 5)) {
+            if (f->file) {
+                return fail(b, line, "one file=PATH, not two");
+            }
+            if (tok[i][5] == '\0') {
+                return fail(b, line, "a PATH after file=");
+            }
+            f->file = tok[i] + 5;
+        } else if (!strcmp(tok[i], "share")) {
+            f->share = true;
+        } else if (!strcmp(tok[i], "hugepages")) {
+            f->hugepages = true;
+        } else if (!strcmp(tok[i], "noreserve")) {
+            f->noreserve = true;
+        } else if (!strcmp(tok[i], "prealloc")) {
+            f->prealloc = true;
+        } else if (!strncmp(tok[i], "max=", 4)) {
+            if (f->has_max) {
+                return fail(b, line, "one max=SIZE, not two");
+            }
+            if (!parse_num(tok[i] + 4, &f->max)) {
+                return fail(b, line,
+                            "a max=SIZE (decimal or 0x hex, optional "
+                            "K/M/G/T/P/E suffix), not `%s`",
+                            tok[i]);
+            }
+            f->has_max = true;
         } else {
             return fail(b, line,
                         "a flag (disabled, readonly, nonvolatile, "
-                        "romd-off, name=STRING, dev=TYPE), not `%s`",
+                        "romd-off, name=STRING, dev=TYPE, memfd, file=PATH, "
+                        "share, hugepages, noreserve, prealloc, max=SIZE), "
+                        "not "
+                        "`%s`",
                         tok[i]);
         }
+        f->ram |= ram;
     }
     return 0;
+}
+
+/*
+ * Check the RAM backing options of a @kind region of @size bytes: they
+ * are checked whether or not the system has memory, so a board that
+ * `guestmem mtree` accepts is one `guestmem ram` can build, up to what
+ * the host refuses (a file that cannot be made, no huge pages).
+ */
+static int check_ram_flags(struct board *b, unsigned line, const char *kind,
+                           gm_u128 size, const struct flags *f)
+{
+    if (!f->ram) {
+        return 0;
+    }
+    if (strcmp(kind, "ram") && strcmp(kind, "rom") &&
+        strcmp(kind, "romdev") && strcmp(kind, "ramdev")) {
+        return fail(b, line,
+                    "RAM backing options (memfd, file=PATH, share, "
+                    "hugepages, noreserve, prealloc, max=SIZE) only on "
+                    "ram, rom, romdev and ramdev, not on `%s`",
+                    kind);
+    }
+    if (f->memfd && f->file) {
+        return fail(b, line, "memfd or file=PATH, not both");
+    }
+    if (f->share && !f->file) {
+        return fail(b, line,
+                    "share only with file=PATH (anonymous memory is "
+                    "private, memfd memory always shared)");
+    }
+    if (f->hugepages && f->file) {
+        return fail(b, line,
+                    "hugepages only with anonymous or memfd memory (a "
+                    "file=PATH on hugetlbfs has huge pages already)");
+    }
+    if (f->prealloc && f->noreserve) {
+        return fail(b, line,
+                    "prealloc or noreserve, not both (memory cannot be "
+                    "both allocated now and left unreserved)");
+    }
+    if (size > ((gm_u128)1 << 61)) {
+        return fail(b, line,
+                    "a SIZE of at most 2E (the most a RAM block may have) "
+                    "for a region with RAM backing options");
+    }
+    if (f->has_max && (f->max < size || f->max > ((gm_u128)1 << 61))) {
+        return fail(b, line,
+                    "a max=SIZE from the region's SIZE up to 2E (the most "
+                    "a resizeable block may grow to)");
+    }
+    return 0;
+}
+
+/*
+ * The block options of a RAM-backed region (a system with memory): those
+ * of the flags, or without any, anonymous memory that reserves nothing
+ * (what gm_region_new_ram() makes), so a large board costs only what is
+ * touched.
+ */
+static void ram_opts(const struct flags *f, gm_u128 size,
+                     struct gm_ram_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->backing = f->memfd ? GM_RAM_MEMFD : f->file ? GM_RAM_FILE : GM_RAM_ANON;
+    o->path = f->file;
+    o->flags = (f->share ? GM_RAM_SHARED : 0) |
+               (f->hugepages ? GM_RAM_HUGEPAGE : 0) |
+               (f->noreserve ? GM_RAM_NORESERVE : 0) |
+               (f->prealloc ? GM_RAM_PREALLOC : 0);
+    if (!f->ram) {
+        o->flags = GM_RAM_NORESERVE;
+    }
+    if (f->has_max) {
+        o->flags |= GM_RAM_RESIZEABLE;
+        o->max_length = (uint64_t)f->max;
+    }
+    /* A page for what is too small for a 2 MiB huge page. */
+    o->align = size >= (2u << 20) ? 0 : 4096;
+}
+
+/* A RAM-backed region of @kind with host memory made as @f says. */
+static gm_region *new_ram(struct board *b, const char *kind,
+                          const char *name, gm_u128 size,
+                          const struct flags *f, gm_error *err)
+{
+    static const struct {
+        const char *kind;
+        enum gm_region_kind k;
+    } kinds[] = {
+        {"ram", GM_REGION_RAM},
+        {"rom", GM_REGION_ROM},
+        {"romdev", GM_REGION_ROM_DEVICE},
+        {"ramdev", GM_REGION_RAM_DEVICE},
+    };
+    enum gm_region_kind k = GM_REGION_RAM;
+    struct gm_ram_opts o;
+
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        if (!strcmp(kind, kinds[i].kind)) {
+            k = kinds[i].k;
+        }
+    }
+    ram_opts(f, size, &o);
+    return gm_region_new_ram_opts(b->m->sys, name, k, (uint64_t)size, &o,
+                                  k == GM_REGION_ROM_DEVICE ? &stub_ops
+                                                            : NULL,
+                                  NULL, err);
 }
 
 /* container|ram|rom|io|romdev|ramdev|alias ID SIZE ... */
@@ -260,6 +419,7 @@ static int declare(struct board *b, unsigned line, char **tok, int n)
     struct flags f;
     gm_u128 size, off = 0;
     const char *name;
+    bool ram;
 
     if (n < nfixed) {
         return fail(b, line,
@@ -294,7 +454,18 @@ static int declare(struct board *b, unsigned line, char **tok, int n)
     if (f.romd_off && strcmp(kind, "romdev")) {
         return fail(b, line, "romd-off only on a romdev");
     }
+    if (check_ram_flags(b, line, kind, size, &f) < 0) {
+        return -1;
+    }
     name = f.name ? f.name : tok[1];
+    ram = !strcmp(kind, "ram") || !strcmp(kind, "rom") ||
+          !strcmp(kind, "romdev") || !strcmp(kind, "ramdev");
+    if (ram && b->m->memory && size > ((gm_u128)1 << 63)) {
+        return fail(b, line,
+                    "a RAM SIZE of at most 8E in a machine with memory, "
+                    "not `%s`",
+                    tok[2]);
+    }
     if (f.dev && alias) {
         return fail(b, line, "dev=TYPE on a region, not on an alias");
     }
@@ -304,6 +475,8 @@ static int declare(struct board *b, unsigned line, char **tok, int n)
         if (!r) {
             return fail(b, line, "a device the program knows: %s", err.msg);
         }
+    } else if (ram && b->m->memory) {
+        r = new_ram(b, kind, name, size, &f, &err);
     } else if (!strcmp(kind, "container")) {
         r = gm_region_new_container(sys, name, size, &err);
     } else if (!strcmp(kind, "ram")) {
@@ -321,7 +494,12 @@ static int declare(struct board *b, unsigned line, char **tok, int n)
                                 &err);
     }
     if (!r) {
-        return fail(b, line, "a region the library accepts: %s", err.msg);
+        return fail(b, line, "a region the library accepts: %s%s", err.msg,
+                    ram && b->m->memory && f.hugepages
+                        ? " (hugepages: the host must have huge pages to "
+                          "give, see /proc/sys/vm/nr_hugepages and "
+                          "/sys/kernel/mm/transparent_hugepage/enabled)"
+                        : "");
     }
     if (b->n == b->cap) {
         size_t ncap = b->cap ? b->cap * 2 : 32;
@@ -453,8 +631,10 @@ int board_import_devices(struct machine *m, const char *label, char *text,
     if (!m->sys) {
         return fail(&b, 1, "a new system: %s", err.msg);
     }
-    if ((!devs || !devs->memory) &&
-        gm_system_set_memoryless(m->sys, true, &err) < 0) {
+    if (devs && devs->memory) {
+        m->memory = true;
+    }
+    if (!m->memory && gm_system_set_memoryless(m->sys, true, &err) < 0) {
         fail(&b, 1, "a memoryless system: %s", err.msg);
         machine_destroy(m);
         return -1;

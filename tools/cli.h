@@ -64,9 +64,16 @@ struct cli_command {
 /*
  * struct cli_input - how a command reads its input.
  * @max_size: the most bytes one input may have; 0: no limit.
+ * @memory: build the machine with host memory behind its RAM-backed
+ *          regions (RAM blocks), as the board's RAM backing options say
+ *          (a dump's RAM: anonymous memory that reserves nothing). False
+ *          (the default): a memoryless system, in which a map of any size
+ *          costs nothing and no file=PATH is made; the options are
+ *          checked all the same.
  */
 struct cli_input {
     uint64_t max_size;
+    bool memory;
 };
 
 /* getopt_long() values of the shared long options. */
@@ -179,6 +186,7 @@ const char *cli_label(const char *path);
  * @path: a QEMU `info mtree` dump or a board description (told apart by
  *        their first line), "-" for standard input, or NULL for the
  *        built-in board.
+ * The system is memoryless unless @in->memory.
  * Return: 0, or -1 after a `LABEL[:LINE]: expected ...` message.
  */
 int cli_load(struct machine *m, const struct cli_input *in, const char *path);
@@ -197,6 +205,9 @@ extern const char cmd_map_usage[];
 /* `guestmem diff [--json] OLD NEW` (tools/diff.c). */
 int cmd_diff(const struct cli_command *cmd, int argc, char **argv);
 extern const char cmd_diff_usage[];
+/* `guestmem ram [--json] [FILE]` (tools/ram.c). */
+int cmd_ram(const struct cli_command *cmd, int argc, char **argv);
+extern const char cmd_ram_usage[];
 #ifdef GUESTMEM_HAVE_VMM
 /* `guestmem run [--vcpus N] [--guest FILE] [BOARD]` (tools/vmm/run.c). */
 int cmd_run(const struct cli_command *cmd, int argc, char **argv);

@@ -48,6 +48,9 @@ static const struct cli_command commands[] = {
     {"diff", cmd_diff,
      "what a listener would be told between two maps of one machine",
      cmd_diff_usage},
+    {"ram", cmd_ram,
+     "list the RAM blocks: offsets, lengths, backing, dirty pages",
+     cmd_ram_usage},
 #ifdef GUESTMEM_HAVE_VMM
     {"run", cmd_run,
      "run a guest on KVM over a board's memory map (a mini VMM)",
@@ -413,6 +416,7 @@ int cli_load(struct machine *m, const struct cli_input *in, const char *path)
         free(text);
         return -1;
     }
+    m->memory = in->memory;
     if (mtree_import_detect(text, len)) {
         rc = mtree_import(m, label, text, len);
     } else {

@@ -47,7 +47,8 @@
  *
  * Cost: linear in the dump (hash indexes for section names, sorting by a
  * structural hash to bind roots); no recursion, so any depth is read. The
- * whole machine is built in one transaction in a memoryless system; on any
+ * whole machine is built in one transaction in a memoryless system (one
+ * with memory when the machine asks: struct machine's @memory); on any
  * error the partial system is destroyed and nothing leaks.
  */
 #include <errno.h>
@@ -1699,10 +1700,14 @@ static const struct gm_region_ops romd_stub_ops = {
     .write = stub_write,
 };
 
-static int create_plain(struct mtree_dump *d, gm_system *sys,
+static int create_plain(struct mtree_dump *d, gm_system *sys, bool memory,
                         struct mtree_node *nd)
 {
     gm_error err = {0};
+    /* A RAM device's memory, with memory: no caller's pointer to borrow. */
+    struct gm_ram_opts ramd = {.backing = GM_RAM_ANON,
+                               .flags = GM_RAM_NORESERVE,
+                               .align = nd->size >= (2u << 20) ? 0 : 4096};
 
     switch (nd->kind) {
     case MT_CONTAINER:
@@ -1722,8 +1727,18 @@ static int create_plain(struct mtree_dump *d, gm_system *sys,
                                               &romd_stub_ops, NULL, &err);
         break;
     case MT_RAMD:
-        nd->region =
-            gm_region_new_ram_device(sys, nd->name, nd->size, NULL, &err);
+        if (memory && nd->size > ((gm_u128)1 << 63)) {
+            return fail(d, nd->line, "a RAM device of at most 8E in a "
+                        "machine with memory");
+        }
+        if (memory) {
+            nd->region = gm_region_new_ram_opts(
+                sys, nd->name, GM_REGION_RAM_DEVICE, (uint64_t)nd->size,
+                &ramd, NULL, NULL, &err);
+        } else {
+            nd->region =
+                gm_region_new_ram_device(sys, nd->name, nd->size, NULL, &err);
+        }
         break;
     }
     if (!nd->region) {
@@ -1972,7 +1987,7 @@ static int build(struct mtree_dump *d, struct machine *m)
 
     for (int i = 0; i < d->nn && !rc; i++) {
         if (d->nodes[i].obj == i && !d->nodes[i].alias) {
-            rc = create_plain(d, m->sys, &d->nodes[i]);
+            rc = create_plain(d, m->sys, m->memory, &d->nodes[i]);
         }
     }
     if (!rc) {
@@ -2034,7 +2049,7 @@ int mtree_dump_build(struct mtree_dump *d, struct machine *m)
     if (!m->sys) {
         return fail(d, 1, "a new system: %s", err.msg);
     }
-    if (gm_system_set_memoryless(m->sys, true, &err) < 0) {
+    if (!m->memory && gm_system_set_memoryless(m->sys, true, &err) < 0) {
         rc = fail(d, 1, "a memoryless system: %s", err.msg);
     }
     if (!rc) {

@@ -32,15 +32,20 @@
  *         inside their own target (see fix_loop() in mtree-import.c); the
  *         annotated dump of such a machine names the proxies, not QEMU's
  *         regions.
+ * @memory: set by the caller before an import: the RAM-backed regions get
+ *          host memory and RAM blocks (a dump's: anonymous memory that
+ *          reserves nothing, so only what is touched costs). Otherwise
+ *          the system is memoryless: RAM of any size is only described.
  */
 struct machine {
     gm_system *sys;
     unsigned loops;
+    bool memory;
 };
 
 /**
  * machine_destroy() - destroy the system.
- * @m: machine; left zeroed. Return: 0, or the gm_system_destroy() error.
+ * @m: machine; left zeroed (@memory too). Return: 0, or the gm_system_destroy() error.
  */
 int machine_destroy(struct machine *m);
 
